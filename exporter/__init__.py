@@ -1,0 +1,1 @@
+"""The store path: spans into SQL step and event tables."""

@@ -1,0 +1,1 @@
+"""otel-provlog: a live event log of infrastructure provisioning, built on OpenTelemetry."""

@@ -1,0 +1,95 @@
+"""The span vocabulary: every attribute key and value of the adapter's wire format.
+
+This module is the single owner of the names pinned in the public contract. Any
+OpenTelemetry SDK, in any language, that emits spans with these attributes is
+understood by the store exactly like spans made by :mod:`otel_provlog` itself.
+
+=========================  ==================  ===========================================
+span                       ``provisioning.span``  attributes
+=========================  ==================  ===========================================
+cluster operation (root)   ``operation``       cluster id/name, tenant id, step type, plan
+provisioning step          ``step``            cluster id, tenant id, step name/type/total
+step started marker        ``step.start``      the same as its step (zero-length child)
+per-instance event         ``event``           cluster id, node group, instance id/name,
+                                               event info; on failure ``error_id``
+=========================  ==================  ===========================================
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = [
+    "CLUSTER_ID",
+    "CLUSTER_NAME",
+    "ERROR_ID",
+    "EVENT_INFO",
+    "INSTANCE_ID",
+    "INSTANCE_NAME",
+    "NODE_GROUP_ID",
+    "PLAN",
+    "SPAN_EVENT",
+    "SPAN_KIND",
+    "SPAN_KINDS",
+    "SPAN_OPERATION",
+    "SPAN_STEP",
+    "SPAN_STEP_START",
+    "STEP_NAME",
+    "STEP_TOTAL",
+    "STEP_TYPE",
+    "STEP_TYPES",
+    "STEP_TYPE_CREATING",
+    "STEP_TYPE_DELETING",
+    "STEP_TYPE_SCALING",
+    "TENANT_ID",
+]
+
+SPAN_KIND: Final = "provisioning.span"
+"""Which part of the event log a span is: one of :data:`SPAN_KINDS`."""
+
+SPAN_OPERATION: Final = "operation"
+"""A cluster operation (creating, scaling, deleting): the root span."""
+SPAN_STEP: Final = "step"
+"""A provisioning step: child of its operation, parent of its events."""
+SPAN_STEP_START: Final = "step.start"
+"""The zero-length marker emitted as a step begins, a child of the step span."""
+SPAN_EVENT: Final = "event"
+"""One per-instance event: a child of its step."""
+SPAN_KINDS: Final = frozenset({SPAN_OPERATION, SPAN_STEP, SPAN_STEP_START, SPAN_EVENT})
+"""Every value :data:`SPAN_KIND` may take."""
+
+CLUSTER_ID: Final = "provisioning.cluster.id"
+"""The cluster a span belongs to (on every span)."""
+CLUSTER_NAME: Final = "provisioning.cluster.name"
+"""The cluster's display name (operation spans)."""
+TENANT_ID: Final = "provisioning.tenant.id"
+"""The tenant (project) owning the cluster (operation and step spans)."""
+
+STEP_NAME: Final = "provisioning.step.name"
+"""The step's description, e.g. ``"Launching instances"``."""
+STEP_TYPE: Final = "provisioning.step.type"
+"""The kind of operation: one of :data:`STEP_TYPES`."""
+STEP_TOTAL: Final = "provisioning.step.total"
+"""How many events the step expects (an int)."""
+PLAN: Final = "provisioning.plan"
+"""The step names a plugin declared for the operation (a sequence of strings)."""
+
+NODE_GROUP_ID: Final = "provisioning.node_group.id"
+"""The node group of the instance an event is about."""
+INSTANCE_ID: Final = "provisioning.instance.id"
+"""The instance an event is about."""
+INSTANCE_NAME: Final = "provisioning.instance.name"
+"""The display name of the instance an event is about."""
+EVENT_INFO: Final = "provisioning.event.info"
+"""Free text about an event (on failure, the message and traceback)."""
+ERROR_ID: Final = "provisioning.event.error_id"
+"""A UUID naming a failure, also written to the Python log with the traceback."""
+
+STEP_TYPE_CREATING: Final = "creating"
+"""Step type of an operation creating a cluster."""
+STEP_TYPE_SCALING: Final = "scaling"
+"""Step type of an operation scaling a cluster."""
+STEP_TYPE_DELETING: Final = "deleting"
+"""Step type of an operation deleting a cluster."""
+STEP_TYPES: Final = (STEP_TYPE_CREATING, STEP_TYPE_SCALING, STEP_TYPE_DELETING)
+"""Every value :data:`STEP_TYPE` may take, in the order a cluster's life runs."""

@@ -1,0 +1,1 @@
+"""The ``provlog`` command line."""
