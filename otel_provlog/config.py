@@ -163,8 +163,10 @@ def is_disabled(environ: Mapping[str, str] | None = None) -> bool:
 
 
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-    """Load the settings once: explicit ``overrides`` beat the environment, which beats
-    the ``PROVLOG_CONFIG`` file, which beats the defaults.
+    """Load the settings: explicit overrides, then environment, then file, then defaults.
+
+    Explicit ``overrides`` beat the environment, which beats the ``PROVLOG_CONFIG`` file,
+    which beats the defaults.
 
     Args:
         environ: the variables to read (``os.environ`` when None).

@@ -1,0 +1,34 @@
+# The two commands a fresh machine needs:  make demo  and  make test.
+PYTHON ?= python3
+TOOLS := .venv-tools
+TOX := $(TOOLS)/bin/tox
+
+.PHONY: demo test lint typing check clean
+
+demo: .venv/.installed  ## run the demo on the embedded SQLite store
+	.venv/bin/provlog demo
+
+test: $(TOX)  ## run the test suite (PostgreSQL/MariaDB too when their URLs are set)
+	$(TOX) run -e py311
+
+lint: $(TOX)  ## ruff format --check and ruff check
+	$(TOX) run -e lint
+
+typing: $(TOX)  ## mypy --strict on the packages
+	$(TOX) run -e typing
+
+check: test lint typing
+
+.venv/.installed: pyproject.toml
+	$(PYTHON) -m venv .venv
+	.venv/bin/pip install -q --upgrade pip
+	.venv/bin/pip install -q -e '.[all]'
+	touch $@
+
+$(TOX):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install -q --upgrade pip
+	$(TOOLS)/bin/pip install -q 'tox>=4.11'
+
+clean:
+	rm -rf .tox $(TOOLS) build dist *.egg-info

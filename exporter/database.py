@@ -1,0 +1,74 @@
+"""Engines and sessions for the store, tuned per backend.
+
+- SQLite: WAL journal, ``synchronous=NORMAL``, a busy timeout, foreign keys on, and
+  write transactions that start with ``BEGIN IMMEDIATE`` (deferred transactions that read
+  before they write fail with "database is locked" under concurrent writers, whatever the
+  timeout).
+- MariaDB/MySQL: ``utf8mb4`` connections and ``READ COMMITTED``.
+- PostgreSQL: ``READ COMMITTED`` (the default).
+
+The caller owns the transaction: ``with session_factory(engine).begin() as session: ...``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+__all__ = ["SQLITE_BUSY_TIMEOUT_MS", "create_store_engine", "session_factory"]
+
+SQLITE_BUSY_TIMEOUT_MS: Final = 30_000
+"""How long a SQLite connection waits for another writer before giving up."""
+
+
+def _configure_sqlite(engine: Engine, *, immediate: bool) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event below decide how transactions start.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+            if engine.url.database not in (None, "", ":memory:"):
+                cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = NORMAL")
+            cursor.execute("PRAGMA foreign_keys = ON")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def create_store_engine(url: str | URL, *, writer: bool = True, **kwargs: Any) -> Engine:
+    """Create an engine for the store at ``url``.
+
+    Args:
+        url: a SQLAlchemy URL (``sqlite:///provlog.db``, ``postgresql+psycopg://...``,
+            ``mysql+pymysql://...``).
+        writer: on SQLite, start every transaction with ``BEGIN IMMEDIATE`` (take the write
+            lock up front); readers pass False.
+        kwargs: passed on to :func:`sqlalchemy.create_engine`.
+    """
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    options: dict[str, Any] = {"pool_pre_ping": True}
+    if backend in ("mysql", "mariadb"):
+        if "charset" not in parsed.query:
+            parsed = parsed.update_query_dict({"charset": "utf8mb4"})
+        options["isolation_level"] = "READ COMMITTED"
+        options["pool_recycle"] = 3600
+    options.update(kwargs)
+    engine = create_engine(parsed, **options)
+    if backend == "sqlite":
+        _configure_sqlite(engine, immediate=writer)
+    return engine
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Return the session factory for ``engine``; objects stay usable after commit."""
+    return sessionmaker(engine, expire_on_commit=False)

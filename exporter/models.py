@@ -1,0 +1,309 @@
+"""The store schema: SQLAlchemy 2.x typed models, owned by this module alone.
+
+Alembic migrations in ``migrations/`` create and change these tables; production code never
+calls ``create_all``. Every timestamp is stored as UTC with microseconds on every backend
+(``DATETIME(6)`` on MariaDB/MySQL) and comes back as an aware :class:`datetime.datetime`.
+
+Rows mirror the spans of the event log (see :mod:`otel_provlog.attributes`):
+
+- :class:`Cluster`: one cluster, known as soon as any of its spans is stored;
+- :class:`Operation`: one creating/scaling/deleting run (the root span);
+- :class:`ProvisionStep`: one step of an operation (Sahara's ClusterProvisionStep);
+- :class:`ClusterEvent`: one per-instance event of a step (Sahara's ClusterEvent).
+
+Steps and events are unique on (``trace_id``, ``span_id``) so that writing the same span
+twice changes nothing. Their ids are derived from those two values (:func:`span_row_id`),
+so any writer, in any process, computes the same id without asking the database.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Final
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects import mysql
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeEngine
+
+__all__ = [
+    "EXTERNAL_ID_LENGTH",
+    "NAME_LENGTH",
+    "STEP_NAME_LENGTH",
+    "Base",
+    "Cluster",
+    "ClusterEvent",
+    "ClusterStatus",
+    "Operation",
+    "OperationStatus",
+    "ProvisionStep",
+    "StepStatus",
+    "UTCDateTime",
+    "span_row_id",
+    "utcnow",
+]
+
+EXTERNAL_ID_LENGTH: Final = 255
+"""Longest id taken from span data (cluster, tenant, node group, instance)."""
+NAME_LENGTH: Final = 255
+"""Longest cluster or instance name."""
+STEP_NAME_LENGTH: Final = 1024
+"""Longest step name: real names are built from instance names and run long."""
+ROW_ID_LENGTH: Final = 36
+"""Length of the UUIDs naming our own rows."""
+TRACE_ID_LENGTH: Final = 32
+SPAN_ID_LENGTH: Final = 16
+
+_ROW_ID_NAMESPACE: Final = uuid.UUID("6f0c3a56-2f0e-4b8e-9a43-4f7d2b1c9e10")
+
+
+def span_row_id(trace_id: str, span_id: str) -> str:
+    """Return the row id of the span ``(trace_id, span_id)``: a UUID, the same everywhere.
+
+    Both ids are lower-case hex (32 and 16 digits), as OpenTelemetry prints them.
+    """
+    return str(uuid.uuid5(_ROW_ID_NAMESPACE, f"{trace_id}-{span_id}"))
+
+
+def utcnow() -> datetime:
+    """Return the current time, aware, in UTC."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored as naive UTC with microseconds, returned as aware UTC.
+
+    Naive input is taken to be UTC already; aware input is converted to UTC.
+    """
+
+    impl = DateTime
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        """Use ``DATETIME(6)`` on MariaDB/MySQL, which keep whole seconds otherwise."""
+        if dialect.name in ("mysql", "mariadb"):
+            return dialect.type_descriptor(mysql.DATETIME(fsp=6))
+        return dialect.type_descriptor(DateTime())
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Convert to naive UTC before it reaches the driver."""
+        if value is None or value.tzinfo is None:
+            return value
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Mark what the database returns as UTC."""
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+LongText = Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
+"""Text that holds a long traceback on every backend (TEXT is 64 KiB on MariaDB)."""
+
+_MYSQL_TABLE: Final = {
+    "mysql_engine": "InnoDB",
+    "mysql_charset": "utf8mb4",
+    "mysql_collate": "utf8mb4_bin",
+}
+"""Table options on MariaDB/MySQL: full Unicode, and ids compared byte for byte as elsewhere."""
+
+NAMING_CONVENTION: Final = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class ClusterStatus:
+    """Values of :attr:`Cluster.status`, following the cluster's latest operation."""
+
+    UNKNOWN: Final = "Unknown"
+    """Spans of the cluster arrived, but no operation span yet."""
+    CREATING: Final = "Creating"
+    SCALING: Final = "Scaling"
+    DELETING: Final = "Deleting"
+    ACTIVE: Final = "Active"
+    """The latest creating or scaling operation finished successfully."""
+    DELETED: Final = "Deleted"
+    """The latest deleting operation finished successfully."""
+    ERROR: Final = "Error"
+    """The latest operation failed or was interrupted."""
+
+
+class OperationStatus:
+    """Values of :attr:`Operation.status`."""
+
+    RUNNING: Final = "running"
+    SUCCESSFUL: Final = "successful"
+    FAILED: Final = "failed"
+    INTERRUPTED: Final = "interrupted"
+    """Its process died: no news within the staleness window."""
+
+
+class StepStatus:
+    """Values of :attr:`ProvisionStep.status` (``successful`` keeps Sahara's tri-state)."""
+
+    RUNNING: Final = "running"
+    SUCCESSFUL: Final = "successful"
+    FAILED: Final = "failed"
+    INTERRUPTED: Final = "interrupted"
+    """Its process died: no news within the staleness window."""
+
+
+class Base(DeclarativeBase):
+    """Declarative base of the store: one metadata with stable constraint names."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime()}
+
+
+class _Timestamps:
+    """``created_at`` and ``updated_at``, in UTC with microseconds."""
+
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class _SpanIdentity:
+    """The span a row was made from: unique together, so a replay inserts nothing."""
+
+    trace_id: Mapped[str] = mapped_column(String(TRACE_ID_LENGTH))
+    span_id: Mapped[str] = mapped_column(String(SPAN_ID_LENGTH))
+
+
+class Cluster(_Timestamps, Base):
+    """A cluster being provisioned: exists as soon as any of its spans is stored."""
+
+    __tablename__ = "clusters"
+
+    id: Mapped[str] = mapped_column(String(EXTERNAL_ID_LENGTH), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
+    tenant_id: Mapped[str | None] = mapped_column(String(EXTERNAL_ID_LENGTH))
+    status: Mapped[str] = mapped_column(String(16), default=ClusterStatus.UNKNOWN)
+    """One of :class:`ClusterStatus`."""
+    status_description: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index(None, "tenant_id", "created_at"),
+        Index(None, "status"),
+        Index(None, "created_at"),
+        Index(None, "updated_at"),
+        _MYSQL_TABLE,
+    )
+
+
+class Operation(_Timestamps, _SpanIdentity, Base):
+    """One creating, scaling or deleting run over a cluster: its root span."""
+
+    __tablename__ = "cluster_operations"
+
+    id: Mapped[str] = mapped_column(String(ROW_ID_LENGTH), primary_key=True)
+    cluster_id: Mapped[str] = mapped_column(ForeignKey("clusters.id", ondelete="CASCADE"))
+    step_type: Mapped[str] = mapped_column(String(16))
+    """``creating``, ``scaling`` or ``deleting``."""
+    status: Mapped[str] = mapped_column(String(16), default=OperationStatus.RUNNING)
+    """One of :class:`OperationStatus`."""
+    successful: Mapped[bool | None] = mapped_column(Boolean)
+    plan: Mapped[list[str] | None] = mapped_column(JSON)
+    """The step names the plugin declared for this operation, in order."""
+    started_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        UniqueConstraint("trace_id", "span_id"),
+        Index(None, "cluster_id", "created_at"),
+        _MYSQL_TABLE,
+    )
+
+
+class ProvisionStep(_Timestamps, _SpanIdentity, Base):
+    """One provisioning step of a cluster (Sahara's ClusterProvisionStep), from a step span.
+
+    ``completed`` and ``failed`` are the materialised counts of its events: they stay when
+    the clean-up removes old event rows.
+    """
+
+    __tablename__ = "provision_steps"
+
+    id: Mapped[str] = mapped_column(String(ROW_ID_LENGTH), primary_key=True)
+    cluster_id: Mapped[str] = mapped_column(ForeignKey("clusters.id", ondelete="CASCADE"))
+    operation_id: Mapped[str | None] = mapped_column(
+        ForeignKey("cluster_operations.id", ondelete="SET NULL")
+    )
+    step_name: Mapped[str] = mapped_column(String(STEP_NAME_LENGTH), default="")
+    step_type: Mapped[str | None] = mapped_column(String(16))
+    position: Mapped[int | None] = mapped_column(Integer)
+    """Where the step stands in its operation's plan (0-based), when it was declared."""
+    completed: Mapped[int] = mapped_column(Integer, default=0)
+    """Events that finished successfully."""
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    """Events that failed."""
+    total: Mapped[int | None] = mapped_column(Integer)
+    """Events the step expects."""
+    successful: Mapped[bool | None] = mapped_column(Boolean)
+    """Null while running, false once an event failed, true or false once ended."""
+    status: Mapped[str] = mapped_column(String(16), default=StepStatus.RUNNING)
+    """One of :class:`StepStatus`."""
+    started_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]
+    duration: Mapped[float | None] = mapped_column(Float)
+    """Seconds from ``started_at`` to ``completed_at``, once the step ended."""
+
+    __table_args__ = (
+        UniqueConstraint("trace_id", "span_id"),
+        Index(None, "cluster_id", "created_at"),
+        Index(None, "operation_id"),
+        Index(None, "status", "updated_at"),
+        _MYSQL_TABLE,
+    )
+
+
+class ClusterEvent(_Timestamps, _SpanIdentity, Base):
+    """One per-instance event of a step (Sahara's ClusterEvent), from an event span.
+
+    ``created_at`` is when the event span ended; ``started_at`` when it began.
+    """
+
+    __tablename__ = "cluster_events"
+
+    id: Mapped[str] = mapped_column(String(ROW_ID_LENGTH), primary_key=True)
+    cluster_id: Mapped[str] = mapped_column(ForeignKey("clusters.id", ondelete="CASCADE"))
+    provision_step_id: Mapped[str] = mapped_column(
+        ForeignKey("provision_steps.id", ondelete="CASCADE")
+    )
+    node_group_id: Mapped[str | None] = mapped_column(String(EXTERNAL_ID_LENGTH))
+    instance_id: Mapped[str | None] = mapped_column(String(EXTERNAL_ID_LENGTH))
+    instance_name: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
+    event_info: Mapped[str | None] = mapped_column(LongText)
+    successful: Mapped[bool] = mapped_column(Boolean)
+    error_id: Mapped[str | None] = mapped_column(String(ROW_ID_LENGTH))
+    started_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        UniqueConstraint("trace_id", "span_id"),
+        Index(None, "provision_step_id", "created_at"),
+        Index(None, "cluster_id", "created_at"),
+        Index(None, "cluster_id", "instance_id"),
+        Index(None, "cluster_id", "node_group_id"),
+        Index(None, "cluster_id", "successful", "created_at"),
+        Index(None, "error_id"),
+        _MYSQL_TABLE,
+    )

@@ -1,0 +1,91 @@
+"""The commands of ``provlog``, built with click.
+
+Exit codes: 0 success, 1 the command failed (the message says why), 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import click
+
+from otel_provlog.config import load_settings
+
+__all__ = ["provlog"]
+
+
+def _database_url(url: str | None) -> str:
+    return url or load_settings().database_url
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="otel-provlog", prog_name="provlog")
+def provlog() -> None:
+    """See what a provisioning engine is doing: steps, events and failures of every cluster."""
+
+
+@provlog.group()
+def db() -> None:
+    """Manage the store's schema (Alembic migrations)."""
+
+
+_URL_OPTION = click.option(
+    "--database-url",
+    envvar="PROVLOG_DATABASE_URL",
+    default=None,
+    help="SQLAlchemy URL of the store [env: PROVLOG_DATABASE_URL; default sqlite:///provlog.db]",
+)
+
+
+@db.command()
+@_URL_OPTION
+@click.option("--revision", default="head", show_default=True, help="Target revision.")
+def upgrade(database_url: str | None, revision: str) -> None:
+    """Create or upgrade the store's tables to the newest schema."""
+    from otel_provlog.exporter import migrate
+    from otel_provlog.exporter.database import create_store_engine
+
+    engine = create_store_engine(_database_url(database_url))
+    migrate.upgrade(engine, revision)
+    click.echo(f"store at revision {migrate.current_revision(engine)}")
+    engine.dispose()
+
+
+@db.command()
+@_URL_OPTION
+@click.option("--revision", required=True, help="Target revision ('base' drops every table).")
+def downgrade(database_url: str | None, revision: str) -> None:
+    """Take the store's schema back to an earlier revision."""
+    from otel_provlog.exporter import migrate
+    from otel_provlog.exporter.database import create_store_engine
+
+    engine = create_store_engine(_database_url(database_url))
+    migrate.downgrade(engine, revision)
+    click.echo(f"store at revision {migrate.current_revision(engine) or 'base'}")
+    engine.dispose()
+
+
+@db.command()
+@_URL_OPTION
+def current(database_url: str | None) -> None:
+    """Print the store's schema revision and the newest one this version ships."""
+    from otel_provlog.exporter import migrate
+    from otel_provlog.exporter.database import create_store_engine
+
+    engine = create_store_engine(_database_url(database_url), writer=False)
+    click.echo(f"current: {migrate.current_revision(engine) or 'base'}")
+    click.echo(f"head:    {migrate.head_revision()}")
+    engine.dispose()
+
+
+@provlog.command()
+@click.option("--no-serve", is_flag=True, help="Run the simulation only; do not serve the API.")
+def demo(no_serve: bool) -> None:
+    """Simulate a cluster provisioning on the embedded SQLite store and serve the API.
+
+    Not built yet: this version prepares the SQLite store only.
+    """
+    from otel_provlog.exporter import migrate
+
+    url = load_settings().database_url
+    migrate.upgrade(url)
+    click.echo(f"store ready at {url}")
+    click.echo("the simulated provisioning and the API are not part of this version yet")

@@ -1,0 +1,148 @@
+"""Shared fixtures: one store per database backend, for every database test.
+
+Database tests take the ``database_url`` or ``engine`` fixture and run once per backend:
+SQLite always, PostgreSQL when ``PROVLOG_TEST_POSTGRESQL_URL`` is set and MariaDB when
+``PROVLOG_TEST_MARIADB_URL`` is set. Each test session works in databases of its own,
+created on those servers and dropped at the end, so parallel runs do not meet.
+
+With ``PROVLOG_TEST_REQUIRE_ALL_BACKENDS=1`` (``.ci/run`` sets it) a missing URL is an
+error and any skipped test fails the run.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, delete, text
+from sqlalchemy.engine import make_url
+
+from otel_provlog.exporter import migrate
+from otel_provlog.exporter.database import create_store_engine
+from otel_provlog.exporter.models import Base
+
+SERVER_BACKENDS = {
+    "postgresql": "PROVLOG_TEST_POSTGRESQL_URL",
+    "mariadb": "PROVLOG_TEST_MARIADB_URL",
+}
+BACKENDS = ["sqlite", *SERVER_BACKENDS]
+REQUIRE_ALL = os.environ.get("PROVLOG_TEST_REQUIRE_ALL_BACKENDS", "") == "1"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Refuse to start without every server URL when all backends are required."""
+    missing = [var for var in SERVER_BACKENDS.values() if not os.environ.get(var)]
+    if REQUIRE_ALL and missing:
+        raise pytest.UsageError(f"all database backends are required, missing: {missing}")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run when a test was skipped while all backends are required."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if REQUIRE_ALL and reporter is not None and reporter.stats.get("skipped"):
+        reporter.write_line("skipped tests are failures when all backends are required")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def _server_url(backend: str) -> str:
+    url = os.environ.get(SERVER_BACKENDS[backend], "")
+    if not url:
+        pytest.skip(f"{SERVER_BACKENDS[backend]} is not set")
+    return url
+
+
+def _create_database(server_url: str, name: str) -> str:
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        if admin.dialect.name == "postgresql":
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        else:
+            connection.execute(
+                text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+            )
+    admin.dispose()
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+def _drop_database(server_url: str, name: str) -> None:
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        if admin.dialect.name == "postgresql":
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        else:
+            connection.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
+    admin.dispose()
+
+
+class DatabaseFactory:
+    """Makes empty databases on one backend and drops them when the session ends."""
+
+    def __init__(self, backend: str, tmp_dir: Path) -> None:
+        self.backend = backend
+        self._tmp_dir = tmp_dir
+        self._made: list[str] = []
+
+    def new_url(self) -> str:
+        """Return the URL of a new, empty database on this backend."""
+        name = f"provlog_test_{uuid.uuid4().hex[:12]}"
+        if self.backend == "sqlite":
+            return f"sqlite:///{self._tmp_dir / (name + '.db')}"
+        url = _create_database(_server_url(self.backend), name)
+        self._made.append(name)
+        return url
+
+    def drop_all(self) -> None:
+        """Drop every database this factory made."""
+        if not self._made:
+            return
+        server = os.environ[SERVER_BACKENDS[self.backend]]
+        for name in self._made:
+            _drop_database(server, name)
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_factory(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[DatabaseFactory]:
+    """A maker of empty databases, once per backend."""
+    factory = DatabaseFactory(request.param, tmp_path_factory.mktemp(request.param))
+    yield factory
+    factory.drop_all()
+
+
+@pytest.fixture(scope="session")
+def migrated_url(database_factory: DatabaseFactory) -> str:
+    """The URL of a database migrated to the newest schema, shared by the session."""
+    url = database_factory.new_url()
+    engine = create_store_engine(url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    return url
+
+
+@pytest.fixture
+def database_url(migrated_url: str) -> Iterator[str]:
+    """The URL of a migrated store, emptied after each test."""
+    yield migrated_url
+    engine = create_store_engine(migrated_url)
+    with engine.begin() as connection:
+        for table in reversed(Base.metadata.sorted_tables):
+            connection.execute(delete(table))
+    engine.dispose()
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    """A writer engine on a migrated, empty store."""
+    store = create_store_engine(database_url)
+    yield store
+    store.dispose()
+
+
+@pytest.fixture
+def backend(database_factory: DatabaseFactory) -> str:
+    """The name of the backend the test runs on: sqlite, postgresql or mariadb."""
+    return database_factory.backend

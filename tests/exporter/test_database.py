@@ -1,0 +1,56 @@
+"""Engines are tuned per backend; SQLite takes several writer processes on one file."""
+
+from __future__ import annotations
+
+import multiprocessing
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select, text
+
+from otel_provlog.exporter import migrate, store
+from otel_provlog.exporter.database import create_store_engine, session_factory
+from otel_provlog.exporter.models import Cluster
+
+
+def _write_clusters(url: str, worker: int, count: int) -> None:
+    engine = create_store_engine(url)
+    factory = session_factory(engine)
+    at = datetime.now(UTC)
+    for n in range(count):
+        with factory.begin() as session:
+            # Reads before it writes: the pattern that fails under deferred transactions.
+            store.ensure_clusters(session, {f"c-{worker}-{n}": {"name": "x"}, "shared": {}}, at=at)
+    engine.dispose()
+
+
+def test_sqlite_uses_wal_and_foreign_keys(tmp_path):
+    """A SQLite store runs in WAL mode with foreign keys enforced."""
+    engine = create_store_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    with engine.connect() as connection:
+        assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
+    engine.dispose()
+
+
+def test_sqlite_takes_concurrent_writer_processes(tmp_path):
+    """Four processes writing read-then-write transactions to one file all succeed."""
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    migrate.upgrade(url)
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_write_clusters, args=(url, w, 40)) for w in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+    assert [worker.exitcode for worker in workers] == [0, 0, 0, 0]
+    engine = create_store_engine(url, writer=False)
+    with engine.connect() as connection:
+        assert connection.execute(select(func.count()).select_from(Cluster)).scalar() == 161
+    engine.dispose()
+
+
+def test_mariadb_urls_get_utf8mb4():
+    """A MariaDB/MySQL URL without a charset is given utf8mb4."""
+    engine = create_store_engine("mysql+pymysql://root@127.0.0.1:3306/test")
+    assert engine.url.query["charset"] == "utf8mb4"
+    engine.dispose()
