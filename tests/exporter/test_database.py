@@ -2,25 +2,31 @@
 
 from __future__ import annotations
 
-import multiprocessing
-from datetime import UTC, datetime
+import subprocess
+import sys
 
 from sqlalchemy import func, select, text
 
-from otel_provlog.exporter import migrate, store
-from otel_provlog.exporter.database import create_store_engine, session_factory
+from otel_provlog.exporter import migrate
+from otel_provlog.exporter.database import create_store_engine
 from otel_provlog.exporter.models import Cluster
 
+WRITER = """
+import sys
+from datetime import UTC, datetime
+from otel_provlog.exporter import store
+from otel_provlog.exporter.database import create_store_engine, session_factory
 
-def _write_clusters(url: str, worker: int, count: int) -> None:
-    engine = create_store_engine(url)
-    factory = session_factory(engine)
-    at = datetime.now(UTC)
-    for n in range(count):
-        with factory.begin() as session:
-            # Reads before it writes: the pattern that fails under deferred transactions.
-            store.ensure_clusters(session, {f"c-{worker}-{n}": {"name": "x"}, "shared": {}}, at=at)
-    engine.dispose()
+url, worker, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+engine = create_store_engine(url)
+factory = session_factory(engine)
+for n in range(count):
+    with factory.begin() as session:
+        # Reads before it writes: the pattern that fails under deferred transactions.
+        store.ensure_clusters(
+            session, {f"c-{worker}-{n}": {"name": "x"}, "shared": {}}, at=datetime.now(UTC)
+        )
+"""
 
 
 def test_sqlite_uses_wal_and_foreign_keys(tmp_path):
@@ -36,13 +42,10 @@ def test_sqlite_takes_concurrent_writer_processes(tmp_path):
     """Four processes writing read-then-write transactions to one file all succeed."""
     url = f"sqlite:///{tmp_path / 'store.db'}"
     migrate.upgrade(url)
-    context = multiprocessing.get_context("spawn")
-    workers = [context.Process(target=_write_clusters, args=(url, w, 40)) for w in range(4)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(timeout=120)
-    assert [worker.exitcode for worker in workers] == [0, 0, 0, 0]
+    workers = [
+        subprocess.Popen([sys.executable, "-c", WRITER, url, str(w), "40"]) for w in range(4)
+    ]
+    assert [worker.wait(timeout=120) for worker in workers] == [0, 0, 0, 0]
     engine = create_store_engine(url, writer=False)
     with engine.connect() as connection:
         assert connection.execute(select(func.count()).select_from(Cluster)).scalar() == 161
