@@ -43,7 +43,8 @@ def test_sqlite_takes_concurrent_writer_processes(tmp_path):
     url = f"sqlite:///{tmp_path / 'store.db'}"
     migrate.upgrade(url)
     workers = [
-        subprocess.Popen([sys.executable, "-c", WRITER, url, str(w), "40"]) for w in range(4)
+        subprocess.Popen([sys.executable, "-c", WRITER, url, str(w), "40"], cwd=tmp_path)
+        for w in range(4)
     ]
     assert [worker.wait(timeout=120) for worker in workers] == [0, 0, 0, 0]
     engine = create_store_engine(url, writer=False)
