@@ -1,0 +1,448 @@
+"""Provisioning steps: a span per step, parent of the step's per-instance events.
+
+When a step begins, a zero-length ``step.start`` marker span (a child of the step, with
+the same attributes) is ended at once, so that a running step is visible from ended spans
+alone.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from contextvars import Token
+from types import TracebackType
+from typing import Any, Literal
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+
+from otel_provlog import attributes
+from otel_provlog.attachment import Scope, find, find_in_context, should_publish
+from otel_provlog.events import NOOP_EVENT, Attributes, Event, Instance, event_attributes
+from otel_provlog.operations import Operation, record_error, span_id
+from otel_provlog.plan import check_step_type
+from otel_provlog.tracer import get_tracer, logger
+
+__all__ = [
+    "NOOP_STEP",
+    "Step",
+    "check_total",
+    "current_step",
+    "innermost_explicit_step",
+    "start_step",
+    "step",
+]
+
+
+class Step(Scope):
+    """A provisioning step: its span, its event count, and the events it makes.
+
+    Build it with :func:`step` (a context manager) or :func:`start_step`. Its events are
+    made with :meth:`event` (a context manager), :meth:`add_success` and
+    :meth:`add_failure`; events reported through :func:`otel_provlog.event` or
+    :mod:`otel_provlog.sahara` find it from any thread (see
+    :mod:`otel_provlog.attachment`).
+    """
+
+    def __init__(
+        self,
+        tracer: trace.Tracer,
+        cluster_id: str | None,
+        name: str,
+        total: int,
+        *,
+        step_type: str | None = None,
+        tenant_id: str | None = None,
+        end_on_total: bool = False,
+    ) -> None:
+        super().__init__(cluster_id)
+        self._tracer = tracer
+        self.name = name
+        """The step's description, e.g. ``"Waiting for ssh"``."""
+        self.total = total
+        """How many events the step expects."""
+        self.step_type = step_type
+        """``creating``, ``scaling`` or ``deleting`` (from the operation when not given)."""
+        self.tenant_id = tenant_id
+        """The tenant owning the cluster (from the operation when not given)."""
+        self.end_on_total = end_on_total
+        """End the span as soon as ``total`` events were recorded."""
+        self.explicit = False
+        """Started with :meth:`start` (not a ``with`` block): linear steps replace it."""
+        self._span: trace.Span | None = None
+        self._context: otel_context.Context | None = None
+        self._token: Token[Scope | None] | None = None
+        self._otel_token: Token[otel_context.Context] | None = None
+        self._lock = threading.Lock()
+        self._completed = 0
+        self._failed = 0
+        self._span_ended = False
+
+    @property
+    def span(self) -> trace.Span:
+        """The step's span (a non-recording one before it starts)."""
+        return self._span if self._span is not None else trace.INVALID_SPAN
+
+    @property
+    def id(self) -> str | None:
+        """The step's span id in hex, None before it starts or when not recording."""
+        return span_id(self._span)
+
+    @property
+    def completed(self) -> int:
+        """How many of its events finished successfully so far."""
+        return self._completed
+
+    @property
+    def failed(self) -> int:
+        """How many of its events failed so far."""
+        return self._failed
+
+    def _attributes(self) -> Attributes:
+        attrs: Attributes = {attributes.SPAN_KIND: attributes.SPAN_STEP}
+        for key, value in (
+            (attributes.CLUSTER_ID, self.cluster_id),
+            (attributes.TENANT_ID, self.tenant_id),
+            (attributes.STEP_NAME, self.name),
+            (attributes.STEP_TYPE, self.step_type),
+            (attributes.STEP_TOTAL, self.total),
+        ):
+            if value is not None:
+                attrs[key] = value
+        return attrs
+
+    def _begin(self) -> bool:
+        if self._span is not None:
+            logger.warning("otel_provlog: step %r started twice", self.name)
+            return False
+        owner = find(self.cluster_id, Operation)
+        if owner is not None:
+            self.cluster_id = self.cluster_id or owner.cluster_id
+            self.tenant_id = self.tenant_id or owner.tenant_id
+            self.step_type = self.step_type or owner.step_type
+        if self.cluster_id is None:
+            logger.error("otel_provlog: step %r has no cluster id and no operation", self.name)
+        else:
+            self.published = should_publish(self.cluster_id, Step)
+        parent = trace.set_span_in_context(owner.span) if owner is not None else None
+        attrs = self._attributes()
+        now = time.time_ns()
+        try:
+            self._span = self._tracer.start_span(
+                self.name, context=parent, attributes=attrs, start_time=now
+            )
+        except Exception:
+            logger.exception("otel_provlog: could not start a step span")
+            self._span = trace.INVALID_SPAN
+        self._context = trace.set_span_in_context(self._span)
+        try:
+            attrs[attributes.SPAN_KIND] = attributes.SPAN_STEP_START
+            marker = self._tracer.start_span(
+                f"{self.name} started", context=self._context, attributes=attrs, start_time=now
+            )
+            marker.end(end_time=now)
+        except Exception:
+            logger.exception("otel_provlog: could not record a step start marker")
+        if owner is not None:
+            owner.adopt(self)
+        return True
+
+    def start(self) -> Step:
+        """Begin the step now and make it current in this context; return the step.
+
+        For code that cannot use ``with``: end it with :meth:`end` (a later explicit step
+        of :func:`otel_provlog.sahara.add_provisioning_step`, or the end of its operation,
+        also ends it).
+        """
+        if self._begin():
+            self.explicit = True
+            self._attach(scoped=False)
+        return self
+
+    def _end_span(self, error: BaseException | None = None) -> None:
+        with self._lock:
+            if self._span_ended or self._span is None:
+                return
+            self._span_ended = True
+            failed = self._failed
+        if error is not None:
+            record_error(self._span, error)
+        elif failed:
+            try:
+                self._span.set_status(
+                    trace.Status(trace.StatusCode.ERROR, f"{failed} event(s) failed")
+                )
+            except Exception:
+                logger.exception("otel_provlog: could not set a step status")
+        try:
+            self._span.end()
+        except Exception:
+            logger.exception("otel_provlog: could not end a step span")
+
+    def end(self, error: BaseException | None = None, *, by_operation: bool = False) -> None:
+        """End the step (once) and stop attaching events to it.
+
+        Args:
+            error: the exception the step failed with, recorded on its span.
+            by_operation: the step's operation is ending it (an error then only marks
+                steps that were still running).
+        """
+        self._end_span(error)
+        if self.attached:
+            self._detach(None if by_operation else self._token)
+            if not by_operation:
+                self._token = None
+
+    def _count(self, successful: bool) -> None:
+        with self._lock:
+            if successful:
+                self._completed += 1
+            else:
+                self._failed += 1
+            reached = self.end_on_total and self._completed + self._failed >= self.total
+        if reached:
+            self._end_span()
+
+    def event(
+        self,
+        instance: object = None,
+        *,
+        instance_id: str | None = None,
+        instance_name: str | None = None,
+        node_group_id: str | None = None,
+        info: str | None = None,
+        tracer_provider: trace.TracerProvider | None = None,
+    ) -> Event:
+        """Describe one per-instance event of this step; use it as a context manager.
+
+        Args:
+            instance: an :class:`~otel_provlog.Instance`, a mapping or a Sahara-like
+                instance object to take the ids and name from.
+            instance_id: the instance id (overrides ``instance``).
+            instance_name: the instance's display name (overrides ``instance``).
+            node_group_id: the node group id (overrides ``instance``).
+            info: free text about the event.
+            tracer_provider: record the event span through this provider instead of the
+                step's.
+
+        The event succeeds when the block ends normally and fails when it raises; the
+        exception is re-raised.
+        """
+        if self._span is None:
+            logger.warning("otel_provlog: event of step %r before the step started", self.name)
+        tracer = self._tracer if tracer_provider is None else get_tracer(tracer_provider)
+        if tracer is None:
+            return NOOP_EVENT
+        described = Instance.of(instance).merged(
+            instance_id=instance_id, instance_name=instance_name, node_group_id=node_group_id
+        )
+        return Event(
+            tracer,
+            self._context,
+            event_attributes(self.cluster_id, described, info),
+            on_finish=self._count,
+        )
+
+    def add_success(
+        self,
+        instance: object = None,
+        *,
+        instance_id: str | None = None,
+        instance_name: str | None = None,
+        node_group_id: str | None = None,
+        info: str | None = None,
+    ) -> None:
+        """Record one successful event now (the arguments are those of :meth:`event`)."""
+        self.event(
+            instance,
+            instance_id=instance_id,
+            instance_name=instance_name,
+            node_group_id=node_group_id,
+            info=info,
+        ).start().finish()
+
+    def add_failure(
+        self,
+        instance: object = None,
+        *,
+        exception: BaseException | None = None,
+        instance_id: str | None = None,
+        instance_name: str | None = None,
+        node_group_id: str | None = None,
+        info: str | None = None,
+    ) -> str | None:
+        """Record one failed event now; return its ``error_id``.
+
+        The exception (if any) is recorded, logged with the id, and not raised.
+        """
+        event = self.event(
+            instance,
+            instance_id=instance_id,
+            instance_name=instance_name,
+            node_group_id=node_group_id,
+        ).start()
+        error_id = event.fail(exception, info=info)
+        event.finish()
+        return error_id
+
+    def __enter__(self) -> Step:
+        if self._begin():
+            self._token = self._attach(scoped=True)
+            try:
+                self._otel_token = otel_context.attach(trace.set_span_in_context(self.span))
+            except Exception:
+                logger.exception("otel_provlog: could not make a step current")
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        tb: TracebackType | None,
+    ) -> Literal[False]:
+        if self._otel_token is not None:
+            try:
+                otel_context.detach(self._otel_token)
+            except Exception:
+                logger.exception("otel_provlog: could not restore the context")
+            self._otel_token = None
+        self.end(exc_value)
+        return False
+
+
+class _NoOpStep(Step):
+    """The shared step handed out when nothing is recorded."""
+
+    def __init__(self) -> None:
+        Scope.__init__(self, None)
+        self.name = ""
+        self.total = 0
+        self.step_type = None
+        self.tenant_id = None
+        self.end_on_total = False
+        self.explicit = False
+        self._span = None
+        self._completed = 0
+        self._failed = 0
+
+    def start(self) -> Step:
+        return self
+
+    def end(self, error: BaseException | None = None, *, by_operation: bool = False) -> None:
+        pass
+
+    def event(self, instance: object = None, **fields: Any) -> Event:
+        return NOOP_EVENT
+
+    def add_success(self, instance: object = None, **fields: Any) -> None:
+        pass
+
+    def add_failure(self, instance: object = None, **fields: Any) -> str | None:
+        return None
+
+    def __enter__(self) -> Step:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> Literal[False]:
+        return False
+
+
+NOOP_STEP: Step = _NoOpStep()
+"""The step every call returns when recording is off: it does nothing, cheaply."""
+
+
+def check_total(total: object) -> int:
+    """Return ``total`` if it is a non-negative int.
+
+    Raises:
+        ValueError: for anything else.
+    """
+    if not isinstance(total, int) or isinstance(total, bool) or total < 0:
+        raise ValueError(f"a step's total is a non-negative int, got {total!r}")
+    return total
+
+
+def step(
+    cluster_id: str | None,
+    step_name: str,
+    total: int = 1,
+    *,
+    step_type: str | None = None,
+    tenant_id: str | None = None,
+    tracer_provider: trace.TracerProvider | None = None,
+) -> Step:
+    """Describe a provisioning step; use the result as a context manager.
+
+    >>> with step("c-1", "Waiting for ssh", total=3) as s:  # doctest: +SKIP
+    ...     with s.event(instance_id="i-1", instance_name="worker-1"):
+    ...         ...
+
+    The step becomes current in the calling context (and, for other threads, for its
+    cluster) until the block ends. Opened inside an operation, it is that operation's
+    child and inherits its cluster, tenant and step type.
+
+    Args:
+        cluster_id: the cluster; None takes the one of the current operation.
+        step_name: the step's description, e.g. ``"Launching instances"``.
+        total: how many events the step expects.
+        step_type: ``creating``, ``scaling`` or ``deleting`` (from the operation if None).
+        tenant_id: the tenant owning the cluster (from the operation if None).
+        tracer_provider: where spans go; the global provider when None.
+
+    Raises:
+        ValueError: for a negative total, an unknown step type or an empty step name.
+    """
+    check_total(total)
+    if step_type is not None:
+        check_step_type(step_type)
+    if not isinstance(step_name, str) or not step_name:
+        raise ValueError(f"a step needs a name, got {step_name!r}")
+    tracer = get_tracer(tracer_provider)
+    if tracer is None:
+        return NOOP_STEP
+    return Step(tracer, cluster_id, step_name, total, step_type=step_type, tenant_id=tenant_id)
+
+
+def start_step(
+    cluster_id: str | None,
+    step_name: str,
+    total: int = 1,
+    *,
+    step_type: str | None = None,
+    tenant_id: str | None = None,
+    end_on_total: bool = False,
+    tracer_provider: trace.TracerProvider | None = None,
+) -> Step:
+    """Begin a provisioning step now, for code that cannot use ``with``.
+
+    The arguments are those of :func:`step`; with ``end_on_total`` the step's span ends
+    as soon as ``total`` events were recorded (it still takes later events until it is
+    ended or replaced). End it with :meth:`Step.end`.
+    """
+    made = step(
+        cluster_id,
+        step_name,
+        total,
+        step_type=step_type,
+        tenant_id=tenant_id,
+        tracer_provider=tracer_provider,
+    )
+    if made is not NOOP_STEP:
+        made.end_on_total = end_on_total
+    return made.start()
+
+
+def current_step(cluster_id: str | None = None) -> Step | None:
+    """Return the step an event of ``cluster_id`` reported here attaches to, if any.
+
+    The innermost open step of the calling context wins; a thread without one (a new
+    thread or a pool worker) gets the cluster's innermost published step. Without a
+    cluster id only the calling context is searched.
+    """
+    return find(cluster_id, Step)
+
+
+def innermost_explicit_step(cluster_id: str | None) -> Step | None:
+    """Return the innermost step of the calling context, if it was started explicitly."""
+    found = find_in_context(cluster_id, Step)
+    return found if found is not None and found.explicit else None
