@@ -157,8 +157,8 @@ class Event:
             return None
         return self.error_id is None
 
-    def start(self) -> Event:
-        """Begin the event span now; return the event itself."""
+    def start(self, *, at_ns: int | None = None) -> Event:
+        """Begin the event span (now, or at ``at_ns`` since the epoch); return the event."""
         if self._span is not None:
             return self
         try:
@@ -166,7 +166,7 @@ class Event:
                 self.name,
                 context=self._parent,
                 attributes=self._attributes,
-                start_time=time.time_ns(),
+                start_time=time.time_ns() if at_ns is None else at_ns,
             )
         except Exception:
             logger.exception("otel_provlog: could not start an event span")
@@ -220,15 +220,15 @@ class Event:
             logger.exception("otel_provlog: could not record a failure on its span")
         return error_id
 
-    def finish(self) -> None:
-        """End the event span (once); the step counts it as done."""
+    def finish(self, *, at_ns: int | None = None) -> None:
+        """End the event span once (now, or at ``at_ns``); the step counts it as done."""
         if self._finished:
             return
         self._finished = True
         span = self.start()._span
         if span is not None:
             try:
-                span.end()
+                span.end(end_time=at_ns)
             except Exception:
                 logger.exception("otel_provlog: could not end an event span")
         if self._on_finish is not None:
@@ -271,7 +271,7 @@ class _NoOpEvent(Event):
         self.error_id = None
         self._finished = False
 
-    def start(self) -> Event:
+    def start(self, *, at_ns: int | None = None) -> Event:
         return self
 
     def set_info(self, info: str) -> None:
@@ -282,7 +282,7 @@ class _NoOpEvent(Event):
     ) -> str | None:
         return None
 
-    def finish(self) -> None:
+    def finish(self, *, at_ns: int | None = None) -> None:
         pass
 
     def __enter__(self) -> Event:

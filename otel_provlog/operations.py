@@ -60,7 +60,8 @@ class Operation(Scope):
         plan: tuple[str, ...] | None = None,
     ) -> None:
         super().__init__(cluster_id)
-        self._tracer = tracer
+        self.tracer: trace.Tracer | None = tracer
+        """The tracer of its span; its steps use it unless given a provider."""
         self.step_type: str | None = step_type
         """``creating``, ``scaling`` or ``deleting``."""
         self.cluster_name = cluster_name
@@ -104,7 +105,7 @@ class Operation(Scope):
         try:
             caller = trace.get_current_span().get_span_context()
             links = [trace.Link(caller)] if caller.is_valid else None
-            self._span = self._tracer.start_span(
+            self._span = (self.tracer or trace.NoOpTracer()).start_span(
                 f"{self.step_type} cluster",
                 context=otel_context.Context(),
                 attributes=attrs,
@@ -180,6 +181,7 @@ class _NoOpOperation(Operation):
 
     def __init__(self) -> None:
         Scope.__init__(self, None)
+        self.tracer = None
         self.step_type = None
         self.cluster_name = None
         self.tenant_id = None

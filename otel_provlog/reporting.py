@@ -76,12 +76,12 @@ def _close(found: Step | None, owned: bool, error: BaseException | None) -> None
 
 
 def call_with_event(
-    func: Callable[P, R],
+    func: Callable[..., R],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
     instance: object,
     open_step: OpenStep,
     mark_successful: bool,
-    *args: P.args,
-    **kwargs: P.kwargs,
 ) -> R:
     """Call ``func`` once, recording an event about ``instance`` on the step it gets.
 
@@ -181,7 +181,7 @@ def record_event(
             if not is_recording():
                 return func(*args, **kwargs)
             instance = _argument(signature, param, args, kwargs)
-            return call_with_event(func, instance, open_step, mark_successful, *args, **kwargs)
+            return call_with_event(func, args, kwargs, instance, open_step, mark_successful)
 
         return recorded
 

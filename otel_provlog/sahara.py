@@ -192,9 +192,7 @@ def event_wrapper(
                     _start_linear_step(described.cluster_id, step, 1, tracer_provider)
                 return current_step(described.cluster_id), False
 
-            return call_with_event(
-                func, instance, open_step, mark_successful_on_exit, *args, **kwargs
-            )
+            return call_with_event(func, args, kwargs, instance, open_step, mark_successful_on_exit)
 
         return handler
 

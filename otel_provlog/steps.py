@@ -21,7 +21,7 @@ from otel_provlog.attachment import Scope, find, find_in_context, should_publish
 from otel_provlog.events import NOOP_EVENT, Attributes, Event, Instance, event_attributes
 from otel_provlog.operations import Operation, record_error, span_id
 from otel_provlog.plan import check_step_type
-from otel_provlog.tracer import get_tracer, logger
+from otel_provlog.tracer import get_tracer, is_recording, logger, tracer_for
 
 __all__ = [
     "NOOP_STEP",
@@ -46,7 +46,7 @@ class Step(Scope):
 
     def __init__(
         self,
-        tracer: trace.Tracer,
+        tracer: trace.Tracer | None,
         cluster_id: str | None,
         name: str,
         total: int,
@@ -56,7 +56,8 @@ class Step(Scope):
         end_on_total: bool = False,
     ) -> None:
         super().__init__(cluster_id)
-        self._tracer = tracer
+        self.tracer = tracer
+        """The tracer of its spans; None until it starts means: its operation's tracer."""
         self.name = name
         """The step's description, e.g. ``"Waiting for ssh"``."""
         self.total = total
@@ -116,6 +117,10 @@ class Step(Scope):
             logger.warning("otel_provlog: step %r started twice", self.name)
             return False
         owner = find(self.cluster_id, Operation)
+        if self.tracer is None:
+            source = owner if owner is not None else find(self.cluster_id, Step)
+            self.tracer = source.tracer if source is not None else None
+        tracer = self.tracer = self.tracer or tracer_for(None)
         if owner is not None:
             self.cluster_id = self.cluster_id or owner.cluster_id
             self.tenant_id = self.tenant_id or owner.tenant_id
@@ -128,7 +133,7 @@ class Step(Scope):
         attrs = self._attributes()
         now = time.time_ns()
         try:
-            self._span = self._tracer.start_span(
+            self._span = tracer.start_span(
                 self.name, context=parent, attributes=attrs, start_time=now
             )
         except Exception:
@@ -137,7 +142,7 @@ class Step(Scope):
         self._context = trace.set_span_in_context(self._span)
         try:
             attrs[attributes.SPAN_KIND] = attributes.SPAN_STEP_START
-            marker = self._tracer.start_span(
+            marker = tracer.start_span(
                 f"{self.name} started", context=self._context, attributes=attrs, start_time=now
             )
             marker.end(end_time=now)
@@ -230,9 +235,12 @@ class Step(Scope):
         """
         if self._span is None:
             logger.warning("otel_provlog: event of step %r before the step started", self.name)
-        tracer = self._tracer if tracer_provider is None else get_tracer(tracer_provider)
-        if tracer is None:
-            return NOOP_EVENT
+        if tracer_provider is not None:
+            tracer = get_tracer(tracer_provider)
+            if tracer is None:
+                return NOOP_EVENT
+        else:
+            tracer = self.tracer or tracer_for(None)
         described = Instance.of(instance).merged(
             instance_id=instance_id, instance_name=instance_name, node_group_id=node_group_id
         )
@@ -253,13 +261,15 @@ class Step(Scope):
         info: str | None = None,
     ) -> None:
         """Record one successful event now (the arguments are those of :meth:`event`)."""
-        self.event(
+        event = self.event(
             instance,
             instance_id=instance_id,
             instance_name=instance_name,
             node_group_id=node_group_id,
             info=info,
-        ).start().finish()
+        )
+        now = time.time_ns()
+        event.start(at_ns=now).finish(at_ns=now)
 
     def add_failure(
         self,
@@ -280,9 +290,10 @@ class Step(Scope):
             instance_id=instance_id,
             instance_name=instance_name,
             node_group_id=node_group_id,
-        ).start()
-        error_id = event.fail(exception, info=info)
-        event.finish()
+        )
+        now = time.time_ns()
+        error_id = event.start(at_ns=now).fail(exception, info=info)
+        event.finish(at_ns=now)
         return error_id
 
     def __enter__(self) -> Step:
@@ -315,6 +326,7 @@ class _NoOpStep(Step):
 
     def __init__(self) -> None:
         Scope.__init__(self, None)
+        self.tracer = None
         self.name = ""
         self.total = 0
         self.step_type = None
@@ -387,7 +399,8 @@ def step(
         total: how many events the step expects.
         step_type: ``creating``, ``scaling`` or ``deleting`` (from the operation if None).
         tenant_id: the tenant owning the cluster (from the operation if None).
-        tracer_provider: where spans go; the global provider when None.
+        tracer_provider: where spans go; when None, the provider of the operation (or
+            enclosing step) it belongs to, else the global one.
 
     Raises:
         ValueError: for a negative total, an unknown step type or an empty step name.
@@ -397,9 +410,9 @@ def step(
         check_step_type(step_type)
     if not isinstance(step_name, str) or not step_name:
         raise ValueError(f"a step needs a name, got {step_name!r}")
-    tracer = get_tracer(tracer_provider)
-    if tracer is None:
+    if not is_recording():
         return NOOP_STEP
+    tracer = None if tracer_provider is None else tracer_for(tracer_provider)
     return Step(tracer, cluster_id, step_name, total, step_type=step_type, tenant_id=tenant_id)
 
 
