@@ -9,7 +9,8 @@ Rows mirror the spans of the event log (see :mod:`otel_provlog.attributes`):
 - :class:`Cluster`: one cluster, known as soon as any of its spans is stored;
 - :class:`Operation`: one creating/scaling/deleting run (the root span);
 - :class:`ProvisionStep`: one step of an operation (Sahara's ClusterProvisionStep);
-- :class:`ClusterEvent`: one per-instance event of a step (Sahara's ClusterEvent).
+- :class:`ClusterEvent`: one per-instance event of a step (Sahara's ClusterEvent);
+- :class:`RejectedSpan`: a span record the store could not use, with the reason.
 
 Steps and events are unique on (``trace_id``, ``span_id``) so that writing the same span
 twice changes nothing. Their ids are derived from those two values (:func:`span_row_id`),
@@ -44,7 +45,12 @@ from sqlalchemy.types import TypeEngine
 __all__ = [
     "EXTERNAL_ID_LENGTH",
     "NAME_LENGTH",
+    "REASON_LENGTH",
+    "ROW_ID_LENGTH",
+    "SPAN_ID_LENGTH",
+    "STATUS_LENGTH",
     "STEP_NAME_LENGTH",
+    "TRACE_ID_LENGTH",
     "Base",
     "Cluster",
     "ClusterEvent",
@@ -52,6 +58,7 @@ __all__ = [
     "Operation",
     "OperationStatus",
     "ProvisionStep",
+    "RejectedSpan",
     "StepStatus",
     "UTCDateTime",
     "span_row_id",
@@ -68,6 +75,10 @@ ROW_ID_LENGTH: Final = 36
 """Length of the UUIDs naming our own rows."""
 TRACE_ID_LENGTH: Final = 32
 SPAN_ID_LENGTH: Final = 16
+STATUS_LENGTH: Final = 16
+"""Length of the status and step type columns."""
+REASON_LENGTH: Final = 255
+"""Longest reason stored with a rejected span."""
 
 _ROW_ID_NAMESPACE: Final = uuid.UUID("6f0c3a56-2f0e-4b8e-9a43-4f7d2b1c9e10")
 
@@ -197,7 +208,7 @@ class Cluster(_Timestamps, Base):
     id: Mapped[str] = mapped_column(String(EXTERNAL_ID_LENGTH), primary_key=True)
     name: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
     tenant_id: Mapped[str | None] = mapped_column(String(EXTERNAL_ID_LENGTH))
-    status: Mapped[str] = mapped_column(String(16), default=ClusterStatus.UNKNOWN)
+    status: Mapped[str] = mapped_column(String(STATUS_LENGTH), default=ClusterStatus.UNKNOWN)
     """One of :class:`ClusterStatus`."""
     status_description: Mapped[str | None] = mapped_column(Text)
 
@@ -217,9 +228,9 @@ class Operation(_Timestamps, _SpanIdentity, Base):
 
     id: Mapped[str] = mapped_column(String(ROW_ID_LENGTH), primary_key=True)
     cluster_id: Mapped[str] = mapped_column(ForeignKey("clusters.id", ondelete="CASCADE"))
-    step_type: Mapped[str] = mapped_column(String(16))
+    step_type: Mapped[str] = mapped_column(String(STATUS_LENGTH))
     """``creating``, ``scaling`` or ``deleting``."""
-    status: Mapped[str] = mapped_column(String(16), default=OperationStatus.RUNNING)
+    status: Mapped[str] = mapped_column(String(STATUS_LENGTH), default=OperationStatus.RUNNING)
     """One of :class:`OperationStatus`."""
     successful: Mapped[bool | None] = mapped_column(Boolean)
     plan: Mapped[list[str] | None] = mapped_column(JSON)
@@ -248,8 +259,10 @@ class ProvisionStep(_Timestamps, _SpanIdentity, Base):
     operation_id: Mapped[str | None] = mapped_column(
         ForeignKey("cluster_operations.id", ondelete="SET NULL")
     )
+    parent_span_id: Mapped[str | None] = mapped_column(String(SPAN_ID_LENGTH))
+    """The step span's parent: links the step to its operation when that span arrives."""
     step_name: Mapped[str] = mapped_column(String(STEP_NAME_LENGTH), default="")
-    step_type: Mapped[str | None] = mapped_column(String(16))
+    step_type: Mapped[str | None] = mapped_column(String(STATUS_LENGTH))
     position: Mapped[int | None] = mapped_column(Integer)
     """Where the step stands in its operation's plan (0-based), when it was declared."""
     completed: Mapped[int] = mapped_column(Integer, default=0)
@@ -260,7 +273,7 @@ class ProvisionStep(_Timestamps, _SpanIdentity, Base):
     """Events the step expects."""
     successful: Mapped[bool | None] = mapped_column(Boolean)
     """Null while running, false once an event failed, true or false once ended."""
-    status: Mapped[str] = mapped_column(String(16), default=StepStatus.RUNNING)
+    status: Mapped[str] = mapped_column(String(STATUS_LENGTH), default=StepStatus.RUNNING)
     """One of :class:`StepStatus`."""
     started_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
@@ -305,5 +318,28 @@ class ClusterEvent(_Timestamps, _SpanIdentity, Base):
         Index(None, "cluster_id", "node_group_id"),
         Index(None, "cluster_id", "successful", "created_at"),
         Index(None, "error_id"),
+        _MYSQL_TABLE,
+    )
+
+
+class RejectedSpan(Base):
+    """A span record the store could not use, kept with the reason for whoever investigates.
+
+    The id is derived from the record's content, so storing the same record again adds no row.
+    """
+
+    __tablename__ = "rejected_spans"
+
+    id: Mapped[str] = mapped_column(String(ROW_ID_LENGTH), primary_key=True)
+    trace_id: Mapped[str | None] = mapped_column(String(TRACE_ID_LENGTH))
+    span_id: Mapped[str | None] = mapped_column(String(SPAN_ID_LENGTH))
+    reason: Mapped[str] = mapped_column(String(REASON_LENGTH))
+    payload: Mapped[str] = mapped_column(LongText)
+    """The record as JSON, shortened to a bounded size."""
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        Index(None, "created_at"),
+        Index(None, "trace_id", "span_id"),
         _MYSQL_TABLE,
     )
