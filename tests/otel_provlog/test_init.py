@@ -1,0 +1,29 @@
+"""The package front: re-exports, the user manual, and the lazy configure()."""
+
+from __future__ import annotations
+
+import doctest
+import inspect
+
+import otel_provlog
+
+
+def test_all_is_sorted_and_complete() -> None:
+    """__all__ is sorted and every name in it exists and is documented."""
+    assert otel_provlog.__all__ == sorted(otel_provlog.__all__)
+    for name in otel_provlog.__all__:
+        assert inspect.getdoc(getattr(otel_provlog, name)), name
+
+
+def test_user_manual_snippet_runs() -> None:
+    """The runnable snippet of the package docstring passes as a doctest."""
+    result = doctest.testmod(otel_provlog, raise_on_error=False, verbose=False)
+    assert result.attempted > 0
+    assert result.failed == 0
+
+
+def test_configure_passes_its_arguments_through() -> None:
+    """configure() takes settings, a provider and overrides, the pipeline's signature."""
+    parameters = inspect.signature(otel_provlog.configure).parameters
+    assert list(parameters) == ["settings", "tracer_provider", "overrides"]
+    assert parameters["tracer_provider"].kind is inspect.Parameter.KEYWORD_ONLY
