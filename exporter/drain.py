@@ -1,0 +1,423 @@
+"""The drain: moves spooled span records into the store, exactly once in effect.
+
+One drain at a time works on a spool (it holds ``drain.lock``); others wait for the lock.
+A pass reads complete lines from every segment with unstored bytes (up to
+``batch_records``), stores them with :func:`~otel_provlog.exporter.writer.write_batch` in
+one transaction, and only then moves each segment's checkpoint forward. A crash between
+the two replays the batch, which the store ignores (it is idempotent on the span ids):
+at-least-once delivery, exactly-once effect. Closed segments (see
+:mod:`otel_provlog.exporter.spool`) are deleted once stored; the segments of a dead
+process are adopted like any other.
+
+When the database fails the drain backs off (0.1 s doubling to ``backoff_max``) and
+retries; the spool keeps growing on disk meanwhile, and memory stays bounded by one batch.
+The drain also marks steps interrupted that stayed silent past ``stale_after``.
+
+Run it as ``python -m otel_provlog.exporter.drain --spool-dir DIR`` (the database URL
+comes from ``--database-url`` or ``PROVLOG_DATABASE_URL``), or as ``provlog drain``.
+With ``--watch-stdin`` it finishes once its standard input closes (the process that
+started it shut down or died): it stores what is left and exits, or gives up after
+``--linger`` seconds if the database stays down (the rest stays in the spool).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+from opentelemetry import context as otel_context
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from otel_provlog.exporter import spool
+from otel_provlog.exporter.processor import RateLimitedLog
+from otel_provlog.exporter.records import SpanRecord, decode_record
+
+__all__ = [
+    "DEFAULT_BATCH_RECORDS",
+    "DEFAULT_LINGER",
+    "Drain",
+    "DrainCounters",
+    "main",
+]
+
+DEFAULT_BATCH_RECORDS: Final = 1000
+"""Most records stored in one transaction."""
+DEFAULT_POLL_INTERVAL: Final = 0.05
+"""Seconds between looks at an idle spool."""
+DEFAULT_BACKOFF_MAX: Final = 5.0
+"""Longest wait between two attempts while the database fails."""
+DEFAULT_LINGER: Final = 60.0
+"""Seconds a finishing drain keeps trying a failing database before it leaves."""
+_LOCK_POLL: Final = 0.2
+
+logger = logging.getLogger("otel_provlog.exporter.drain")
+
+WriteBatch = Callable[[sessionmaker[Session], list[SpanRecord]], Any]
+"""The shape of :func:`~otel_provlog.exporter.writer.write_batch`."""
+
+
+@dataclass(slots=True)
+class DrainCounters:
+    """What a drain did: records written, already stored, and rejected as invalid."""
+
+    written: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    batches: int = 0
+
+
+class Drain:
+    """Stores the records of one spool directory; see the module docstring.
+
+    Args:
+        spool_dir: the spool to drain.
+        database_url: the store; the engine is made on first use.
+        upgrade: bring the schema to the newest revision before the first write.
+        stale_after: seconds after which silent running steps are interrupted (None: never).
+        write: the batch writer (``write_batch`` by default; tests pass their own).
+        on_batch: called after every stored batch (e.g. to report the counters).
+    """
+
+    def __init__(
+        self,
+        spool_dir: Path,
+        database_url: str,
+        *,
+        upgrade: bool = True,
+        stale_after: float | None = None,
+        batch_records: int = DEFAULT_BATCH_RECORDS,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        backoff_max: float = DEFAULT_BACKOFF_MAX,
+        write: WriteBatch | None = None,
+        on_batch: Callable[[DrainCounters], None] | None = None,
+    ) -> None:
+        if batch_records <= 0:
+            raise ValueError(f"batch_records must be positive, got {batch_records}")
+        self.spool_dir = spool_dir
+        self.database_url = database_url
+        self.upgrade = upgrade
+        self.stale_after = stale_after
+        self.batch_records = batch_records
+        self.poll_interval = poll_interval
+        self.backoff_max = backoff_max
+        self.counters = DrainCounters()
+        self._write = write
+        self._on_batch = on_batch
+        self._engine: Engine | None = None
+        self._factory: sessionmaker[Session] | None = None
+        self._offsets: dict[Path, int] = {}
+        self._dead: set[str] = set()
+        self._next_expiry = 0.0
+        self._log = RateLimitedLog(logger, interval=30.0)
+
+    # -- the store ---------------------------------------------------------------------
+
+    def _session_factory(self) -> sessionmaker[Session]:
+        if self._factory is None:
+            from otel_provlog.exporter import migrate
+            from otel_provlog.exporter.database import create_store_engine, session_factory
+
+            engine = create_store_engine(self.database_url)
+            try:
+                if self.upgrade:
+                    migrate.upgrade(engine)
+            except BaseException:
+                engine.dispose()
+                raise
+            self._engine, self._factory = engine, session_factory(engine)
+        return self._factory
+
+    def _write_batch(self, records: list[SpanRecord]) -> None:
+        factory = self._session_factory()
+        if self._write is None:
+            from otel_provlog.exporter.writer import write_batch
+
+            result: Any = write_batch(factory, records)
+        else:
+            result = self._write(factory, records)
+        self.counters.written += int(getattr(result, "written", 0))
+        self.counters.duplicates += int(getattr(result, "duplicates", 0))
+        self.counters.rejected += int(getattr(result, "rejected", 0))
+
+    def _expire_stale(self) -> None:
+        if self.stale_after is None or time.monotonic() < self._next_expiry:
+            return
+        self._next_expiry = time.monotonic() + min(60.0, max(1.0, self.stale_after / 10))
+        from otel_provlog.exporter.writer import expire_stale_steps
+
+        with self._session_factory().begin() as session:
+            expired = expire_stale_steps(
+                session, now=datetime.now(UTC), stale_after=self.stale_after
+            )
+        if expired:
+            logger.info("otel_provlog: %d silent step(s) marked interrupted", expired)
+
+    def close(self) -> None:
+        """Release the database connections."""
+        if self._engine is not None:
+            self._engine.dispose()
+        self._engine = self._factory = None
+
+    # -- the spool ---------------------------------------------------------------------
+
+    def _alive(self, writer: str) -> bool:
+        if writer in self._dead:
+            return False
+        if spool.is_writer_alive(self.spool_dir, writer):
+            return True
+        self._dead.add(writer)
+        return False
+
+    def _offset(self, segment: spool.Segment) -> int:
+        offset = self._offsets.get(segment.path)
+        if offset is None:
+            offset = self._offsets[segment.path] = spool.read_checkpoint(segment)
+        return offset
+
+    def pending(self) -> bool:
+        """Tell whether some spooled bytes are not stored yet (or a segment awaits removal)."""
+        for segment in spool.list_segments(self.spool_dir):
+            try:
+                size = segment.path.stat().st_size
+            except FileNotFoundError:
+                continue
+            if size > self._offset(segment) or not self._alive(segment.writer):
+                return True
+        return False
+
+    def drain_once(self) -> int:
+        """Store one batch and move the checkpoints; return how many records it held.
+
+        Raises whatever the database raised; nothing moved forward then.
+        """
+        segments = spool.list_segments(self.spool_dir)
+        newest: dict[str, int] = {}
+        for segment in segments:
+            newest[segment.writer] = max(newest.get(segment.writer, 0), segment.seq)
+        lines: list[bytes] = []
+        moves: list[tuple[spool.Segment, int, bool]] = []
+        for segment in segments:
+            room = self.batch_records - len(lines)
+            if room <= 0:
+                break
+            closed = segment.seq < newest[segment.writer] or not self._alive(segment.writer)
+            offset = self._offset(segment)
+            try:
+                size = segment.path.stat().st_size
+                read, end = (
+                    spool.read_lines(segment.path, offset, room) if size > offset else ([], offset)
+                )
+            except FileNotFoundError:
+                self._offsets.pop(segment.path, None)
+                continue
+            lines.extend(read)
+            if closed and len(read) < room:
+                size = segment.path.stat().st_size
+                if end < size:
+                    logger.warning(
+                        "otel_provlog: %s ends in %d bytes of a torn record, skipped",
+                        segment.path.name,
+                        size - end,
+                    )
+                    end = size
+                moves.append((segment, end, True))
+            elif end > offset:
+                moves.append((segment, end, False))
+        records = self._decode(lines)
+        if records:
+            self._write_batch(records)
+        for segment, end, finished in moves:
+            if finished:
+                spool.delete_segment(segment)
+                self._offsets.pop(segment.path, None)
+            else:
+                spool.write_checkpoint(segment, end)
+                self._offsets[segment.path] = end
+        self._forget_dead_writers(segments, moves)
+        if lines:
+            self.counters.batches += 1
+            if self._on_batch is not None:
+                try:
+                    self._on_batch(self.counters)
+                except Exception:
+                    self._log.exception("report", "otel_provlog: reporting the counters failed")
+        return len(lines)
+
+    def _decode(self, lines: Sequence[bytes]) -> list[SpanRecord]:
+        records: list[SpanRecord] = []
+        for line in lines:
+            try:
+                records.append(decode_record(line))
+            except ValueError:
+                self.counters.rejected += 1
+                self._log.exception("decode", "otel_provlog: an unreadable spool line, skipped")
+        return records
+
+    def _forget_dead_writers(
+        self, segments: Sequence[spool.Segment], moves: Sequence[tuple[spool.Segment, int, bool]]
+    ) -> None:
+        deleted = {segment.path for segment, _, finished in moves if finished}
+        left = {segment.writer for segment in segments if segment.path not in deleted}
+        for writer in {segment.writer for segment in segments} - left:
+            if writer in self._dead:
+                spool.remove_writer_lock(self.spool_dir, writer)
+                self._dead.discard(writer)
+
+    def _lock(self) -> int | None:
+        os.makedirs(self.spool_dir, mode=0o700, exist_ok=True)
+        fd = spool.try_lock(self.spool_dir / spool.DRAIN_LOCK)
+        if fd is not None:
+            self.sweep()
+        return fd
+
+    def sweep(self) -> None:
+        """Remove what dead writers left besides segments: lock files and checkpoints."""
+        try:
+            names = os.listdir(self.spool_dir)
+        except FileNotFoundError:
+            return
+        writers = {segment.writer for segment in spool.list_segments(self.spool_dir)}
+        for name in names:
+            path = self.spool_dir / name
+            if name.endswith(spool.CHECKPOINT_SUFFIX):
+                segment_path = path.with_name(name.removesuffix(spool.CHECKPOINT_SUFFIX))
+                if not segment_path.exists():
+                    path.unlink(missing_ok=True)
+            elif name.endswith(spool.LOCK_SUFFIX) and name != spool.DRAIN_LOCK:
+                writer = name.removesuffix(spool.LOCK_SUFFIX)
+                if writer not in writers and not self._alive(writer):
+                    spool.remove_writer_lock(self.spool_dir, writer)
+                    self._dead.discard(writer)
+
+    # -- the loop ----------------------------------------------------------------------
+
+    def run(
+        self,
+        *,
+        finish: threading.Event,
+        abort: threading.Event | None = None,
+        linger: float = DEFAULT_LINGER,
+    ) -> None:
+        """Drain until asked to finish, then store what is left and return.
+
+        Once ``finish`` is set the drain returns as soon as the spool is stored, when
+        another drain holds the spool, or after ``linger`` seconds of trying. ``abort``
+        returns at once (after the batch in hand). Never raises for database failures.
+        """
+        abort = abort or threading.Event()
+        token = otel_context.attach(
+            otel_context.set_value(otel_context._SUPPRESS_INSTRUMENTATION_KEY, True)
+        )
+        lock_fd: int | None = None
+        finishing_since: float | None = None
+        delay = 0.0
+        try:
+            while not abort.is_set():
+                if finish.is_set() and finishing_since is None:
+                    finishing_since = time.monotonic()
+                if finishing_since is not None and time.monotonic() - finishing_since > linger:
+                    logger.warning("otel_provlog: drain leaves with records still spooled")
+                    break
+                try:
+                    if lock_fd is None:
+                        lock_fd = self._lock()
+                        if lock_fd is None:
+                            if finishing_since is not None:
+                                break
+                            abort.wait(_LOCK_POLL)
+                            continue
+                    stored = self.drain_once()
+                    self._expire_stale()
+                    delay = 0.0
+                except Exception:
+                    self._log.exception("store", "otel_provlog: storing spooled spans failed")
+                    delay = min(max(delay * 2, 0.1), self.backoff_max)
+                    abort.wait(delay)
+                    continue
+                if stored == 0:
+                    if finishing_since is not None and not self.pending():
+                        break
+                    abort.wait(self.poll_interval)
+        finally:
+            if lock_fd is not None:
+                os.close(lock_fd)
+            self.close()
+            otel_context.detach(token)
+
+
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m otel_provlog.exporter.drain",
+        description="Move spooled span records into the store.",
+    )
+    parser.add_argument("--spool-dir", type=Path, default=None)
+    parser.add_argument("--database-url", default=None)
+    parser.add_argument("--no-upgrade", action="store_true", help="Do not migrate the schema.")
+    parser.add_argument("--stale-after", type=float, default=None)
+    parser.add_argument("--linger", type=float, default=DEFAULT_LINGER)
+    parser.add_argument("--watch-stdin", action="store_true", help="Finish when stdin closes.")
+    parser.add_argument("--report", action="store_true", help="Print counters after batches.")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run a drain process; see the module docstring. Returns the exit status."""
+    from otel_provlog.config import load_settings
+
+    args = _parse(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+    settings = load_settings()
+    if args.database_url:
+        settings = load_settings(database_url=args.database_url)
+    spool_dir = args.spool_dir or spool.spool_dir_for(settings)
+    stale_after = settings.stale_after if args.stale_after is None else args.stale_after
+
+    def report(counters: DrainCounters) -> None:
+        sys.stdout.write(json.dumps(asdict(counters)) + "\n")
+        sys.stdout.flush()
+
+    drain = Drain(
+        spool_dir,
+        settings.database_url,
+        upgrade=not args.no_upgrade,
+        stale_after=stale_after or None,
+        on_batch=report if args.report else None,
+    )
+    finish, abort = threading.Event(), threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: abort.set())
+    signal.signal(signal.SIGINT, lambda *_: abort.set())
+    if args.watch_stdin:
+        parent = os.getppid()
+
+        def watch() -> None:
+            try:
+                while sys.stdin.buffer.read(4096):
+                    pass
+            finally:
+                finish.set()
+
+        def watch_parent() -> None:
+            while not finish.wait(1.0):
+                if os.getppid() != parent:
+                    finish.set()
+
+        threading.Thread(target=watch, name="provlog-stdin", daemon=True).start()
+        threading.Thread(target=watch_parent, name="provlog-parent", daemon=True).start()
+    drain.run(finish=finish, abort=abort, linger=args.linger)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

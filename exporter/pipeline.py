@@ -1,0 +1,376 @@
+"""One call wires the store path: :func:`configure` (also ``otel_provlog.configure``).
+
+>>> import otel_provlog
+>>> store = otel_provlog.configure(database_url="sqlite:///provlog.db")  # doctest: +SKIP
+>>> # ... provisioning code makes operation, step and event spans ...
+>>> store.force_flush(timeout_millis=10_000)  # doctest: +SKIP
+True
+>>> store.shutdown()  # doctest: +SKIP
+
+What :func:`configure` does:
+
+1. reads the settings (``PROVLOG_*``, the ``PROVLOG_CONFIG`` file, or explicit arguments);
+   when recording is off it attaches nothing and returns a no-op handle;
+2. picks the tracer provider: the one passed as ``tracer_provider``; else the global one
+   when it is an SDK provider; else a new SDK ``TracerProvider``, made global only when no
+   global provider was set (otherwise it is left private: read it from the handle);
+3. adds a :class:`~otel_provlog.exporter.processor.SpoolSpanProcessor`: every ended
+   provisioning span is appended to the local spool (``PROVLOG_SPOOL_DIR``, by default
+   ``~/.local/state/otel-provlog/spool/<hash of the database URL>``); the instrumented
+   thread never waits for the database;
+4. starts a drain that moves the spool into the store within a fraction of a second
+   (:mod:`otel_provlog.exporter.drain`), first upgrading the schema unless
+   ``upgrade=False``. ``drain="process"`` (the default) runs it as a separate process,
+   ``python -m otel_provlog.exporter.drain``, so it does not compete with the program for
+   the GIL; the database URL reaches it through its environment, not its command line. It
+   finishes when this process shuts down or dies: it stores what is left and exits, or
+   leaves it in the spool if the database stays down for a minute. ``drain="thread"``
+   runs it in a daemon thread instead (simpler, costlier per span); ``drain="none"``
+   leaves draining to a ``provlog drain`` sidecar.
+
+Spans left in the spool by a process that died are stored by the next drain of the same
+spool: one that outlived the crash, or the one the next :func:`configure` with the same
+settings starts; that handle's ``force_flush()`` also waits for them.
+
+``shutdown()`` is bounded (:data:`~otel_provlog.exporter.processor.DEFAULT_SHUTDOWN_TIMEOUT_MILLIS`,
+5 s): it waits that long at most for the store, then leaves the rest in the spool. The
+provider's own shutdown at exit does the same.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import IO, Any, Final, Literal
+
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+
+from otel_provlog.config import Settings, load_settings
+from otel_provlog.exporter import spool
+from otel_provlog.exporter.drain import DEFAULT_LINGER, Drain, DrainCounters
+from otel_provlog.exporter.forwarding import ForwardingHandle, attach_forwarding
+from otel_provlog.exporter.processor import (
+    DEFAULT_FLUSH_TIMEOUT_MILLIS,
+    DEFAULT_SHUTDOWN_TIMEOUT_MILLIS,
+    Counters,
+    SpoolSpanProcessor,
+)
+
+__all__ = ["DrainMode", "NoopStorePath", "StorePath", "configure"]
+
+DrainMode = Literal["process", "thread", "none"]
+"""Where the drain runs: a separate process, a thread of this one, or elsewhere."""
+
+logger = logging.getLogger("otel_provlog.exporter")
+
+_LINGERING: Final[set[subprocess.Popen[bytes]]] = set()
+"""Drain processes finishing after their handle shut down (reaped on later calls)."""
+_ACTIVE: Final[dict[tuple[int, Path], StorePath]] = {}
+_ACTIVE_LOCK: Final = threading.Lock()
+
+
+class _DrainThread:
+    """A drain running in a daemon thread of this process."""
+
+    def __init__(self, drain: Drain, linger: float) -> None:
+        self._drain = drain
+        self._finish = threading.Event()
+        self._abort = threading.Event()
+        self._thread = threading.Thread(
+            target=drain.run,
+            kwargs={"finish": self._finish, "abort": self._abort, "linger": linger},
+            name="provlog-drain",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def counters(self) -> DrainCounters:
+        return self._drain.counters
+
+    def stop(self, seconds: float) -> None:
+        self._finish.set()
+        self._thread.join(seconds)
+        self._abort.set()
+
+
+class _DrainProcess:
+    """A drain running as a child process; it finishes once our end of its stdin closes."""
+
+    def __init__(self, settings: Settings, spool_dir: Path, *, upgrade: bool, linger: float):
+        self._counters = DrainCounters()
+        command = [
+            sys.executable,
+            "-m",
+            "otel_provlog.exporter.drain",
+            "--spool-dir",
+            str(spool_dir),
+            "--watch-stdin",
+            "--report",
+            "--linger",
+            str(linger),
+            "--stale-after",
+            str(settings.stale_after),
+        ]
+        if not upgrade:
+            command.append("--no-upgrade")
+        env = dict(os.environ, PROVLOG_DATABASE_URL=settings.database_url)
+        env.pop("PROVLOG_SPOOL_DIR", None)
+        self._process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, close_fds=True
+        )
+        assert self._process.stdout is not None
+        threading.Thread(
+            target=self._read_reports,
+            args=(self._process.stdout,),
+            name="provlog-drain-reports",
+            daemon=True,
+        ).start()
+
+    def _read_reports(self, stream: IO[bytes]) -> None:
+        try:
+            for line in stream:
+                try:
+                    self._counters = DrainCounters(**json.loads(line))
+                except (ValueError, TypeError):
+                    continue
+        except Exception:  # pragma: no cover - the pipe broke
+            pass
+        finally:
+            stream.close()
+
+    @property
+    def pid(self) -> int:
+        """The drain process's id."""
+        return self._process.pid
+
+    def counters(self) -> DrainCounters:
+        return self._counters
+
+    def stop(self, seconds: float) -> None:
+        process = self._process
+        try:
+            if process.stdin is not None:
+                process.stdin.close()
+        except OSError:
+            pass
+        try:
+            process.wait(min(seconds, 0.5))
+        except subprocess.TimeoutExpired:
+            _LINGERING.add(process)
+
+
+def _reap() -> None:
+    for process in list(_LINGERING):
+        if process.poll() is not None:
+            _LINGERING.discard(process)
+
+
+class StorePath:
+    """The handle :func:`configure` returns: flush, shut down and count the store path."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        processor: SpoolSpanProcessor,
+        tracer_provider: TracerProvider,
+        *,
+        owns_provider: bool,
+        drain: _DrainThread | _DrainProcess | None,
+        forwarding: ForwardingHandle | None = None,
+    ) -> None:
+        self.settings = settings
+        """The settings in force."""
+        self.processor = processor
+        """The span processor added to the provider."""
+        self.tracer_provider = tracer_provider
+        """The provider the store path is attached to."""
+        self.forwarding = forwarding
+        """The OTLP forwarding path, when ``otlp_endpoint`` is set."""
+        self._owns_provider = owns_provider
+        self._drain = drain
+
+    @property
+    def spool_dir(self) -> Path:
+        """Where ended spans wait for the store."""
+        return self.processor.writer.directory
+
+    @property
+    def drain_pid(self) -> int | None:
+        """The id of the drain process (``drain="process"``), else None."""
+        return self._drain.pid if isinstance(self._drain, _DrainProcess) else None
+
+    def counters(self) -> Counters:
+        """Return a snapshot of the counters (the drain's are those it last reported)."""
+        drained = self._drain.counters() if self._drain is not None else DrainCounters()
+        return Counters(
+            appended=self.processor.writer.appended,
+            written=drained.written,
+            duplicates=drained.duplicates,
+            rejected=drained.rejected,
+            dropped=self.processor.dropped,
+        )
+
+    def force_flush(self, timeout_millis: int = DEFAULT_FLUSH_TIMEOUT_MILLIS) -> bool:
+        """Wait until every span ended so far is stored; False when the time ran out."""
+        return self.processor.force_flush(timeout_millis)
+
+    def shutdown(self, timeout_millis: float = DEFAULT_SHUTDOWN_TIMEOUT_MILLIS) -> None:
+        """Store what can be stored within ``timeout_millis``, then stop; never raises.
+
+        Spans not stored in time stay in the spool for the next drain. A provider that
+        :func:`configure` created is shut down too.
+        """
+        deadline = time.monotonic() + max(timeout_millis, 0) / 1000.0
+        self.processor.shutdown_timeout_millis = max(timeout_millis, 0)
+        self.processor.shutdown()
+        if self.forwarding is not None:
+            try:
+                self.forwarding.shutdown(max(deadline - time.monotonic(), 0.0) * 1000.0)
+            except Exception:
+                logger.exception("otel_provlog: OTLP forwarding failed to shut down")
+        if self._owns_provider:
+            try:
+                self.tracer_provider.shutdown()
+            except Exception:
+                logger.exception("otel_provlog: the tracer provider failed to shut down")
+        with _ACTIVE_LOCK:
+            for key, handle in list(_ACTIVE.items()):
+                if handle is self:
+                    del _ACTIVE[key]
+
+    def _stop_drain(self, seconds: float) -> None:
+        if self._drain is not None:
+            self._drain.stop(seconds)
+        _reap()
+
+
+class NoopStorePath:
+    """The handle :func:`configure` returns when recording is off: does nothing."""
+
+    settings: Settings | None = None
+    tracer_provider: trace.TracerProvider | None = None
+
+    def counters(self) -> Counters:
+        """Return zero counters."""
+        return Counters()
+
+    def force_flush(self, timeout_millis: int = DEFAULT_FLUSH_TIMEOUT_MILLIS) -> bool:
+        """Return True: nothing to flush."""
+        return True
+
+    def shutdown(self, timeout_millis: float = DEFAULT_SHUTDOWN_TIMEOUT_MILLIS) -> None:
+        """Do nothing."""
+
+
+def _pick_provider(given: trace.TracerProvider | None) -> tuple[TracerProvider, bool]:
+    if given is not None:
+        if not isinstance(given, TracerProvider):
+            raise ValueError("tracer_provider must be an OpenTelemetry SDK TracerProvider")
+        return given, False
+    current = trace.get_tracer_provider()
+    if isinstance(current, TracerProvider):
+        return current, False
+    provider = TracerProvider()
+    if isinstance(current, trace.ProxyTracerProvider):
+        trace.set_tracer_provider(provider)
+    else:
+        logger.warning(
+            "otel_provlog: the global tracer provider is not the SDK's; "
+            "spans go to the store only through the handle's tracer_provider"
+        )
+    return provider, True
+
+
+def _attach_forwarding(provider: TracerProvider, settings: Settings) -> ForwardingHandle | None:
+    try:
+        return attach_forwarding(provider, settings)
+    except (ImportError, ValueError):
+        logger.exception("otel_provlog: OTLP forwarding is not attached")
+        return None
+
+
+def configure(
+    settings: Settings | None = None,
+    *,
+    tracer_provider: trace.TracerProvider | None = None,
+    drain: DrainMode = "process",
+    upgrade: bool = True,
+    shutdown_timeout_millis: float = DEFAULT_SHUTDOWN_TIMEOUT_MILLIS,
+    linger: float = DEFAULT_LINGER,
+    segment_bytes: int = spool.DEFAULT_SEGMENT_BYTES,
+    **overrides: Any,
+) -> StorePath | NoopStorePath:
+    """Attach the store path to a tracer provider; see the module docstring.
+
+    Args:
+        settings: the settings; loaded from ``PROVLOG_*`` (and ``PROVLOG_CONFIG``) when None.
+        tracer_provider: the SDK provider to attach to (see the module docstring).
+        drain: ``"process"``, ``"thread"`` or ``"none"``.
+        upgrade: upgrade the store's schema before the first write.
+        shutdown_timeout_millis: the bound of ``shutdown()``.
+        linger: seconds a drain keeps retrying a failing database after shutdown.
+        segment_bytes: size at which spool segments rotate.
+        overrides: setting values (``database_url=...``, ``spool_dir=...``) beating the rest.
+
+    Raises:
+        ValueError: for unknown settings, unreadable values or a bad ``drain``.
+    """
+    if drain not in ("process", "thread", "none"):
+        raise ValueError(f"drain must be 'process', 'thread' or 'none', got {drain!r}")
+    if settings is None:
+        settings = load_settings(**overrides)
+    elif overrides:
+        load_settings({}, **overrides)  # validates the names
+        settings = dataclasses.replace(settings, **overrides)
+    if not settings.enabled:
+        logger.info("otel_provlog: recording is off; the store path is not attached")
+        return NoopStorePath()
+    _reap()
+    provider, owns = _pick_provider(tracer_provider)
+    spool_dir = spool.spool_dir_for(settings)
+    key = (id(provider), spool_dir)
+    with _ACTIVE_LOCK:
+        existing = _ACTIVE.get(key)
+        if existing is not None:
+            return existing
+        writer = spool.SpoolWriter(spool_dir, segment_bytes=segment_bytes)
+        runner: _DrainThread | _DrainProcess | None = None
+        if drain == "thread":
+            runner = _DrainThread(
+                Drain(
+                    spool_dir,
+                    settings.database_url,
+                    upgrade=upgrade,
+                    stale_after=settings.stale_after or None,
+                ),
+                linger,
+            )
+        elif drain == "process":
+            try:
+                runner = _DrainProcess(settings, spool_dir, upgrade=upgrade, linger=linger)
+            except OSError:
+                logger.exception("otel_provlog: no drain process; draining in a thread")
+                runner = _DrainThread(
+                    Drain(
+                        spool_dir,
+                        settings.database_url,
+                        upgrade=upgrade,
+                        stale_after=settings.stale_after or None,
+                    ),
+                    linger,
+                )
+        processor = SpoolSpanProcessor(writer, shutdown_timeout_millis=shutdown_timeout_millis)
+        handle = StorePath(settings, processor, provider, owns_provider=owns, drain=runner)
+        processor.on_shutdown = handle._stop_drain
+        provider.add_span_processor(processor)
+        handle.forwarding = _attach_forwarding(provider, settings)
+        _ACTIVE[key] = handle
+    return handle
