@@ -1,0 +1,217 @@
+"""The drain: batches, checkpoints, retries, adoption of dead writers, one drain per spool."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from types import SimpleNamespace
+
+import pytest
+
+from otel_provlog.exporter import spool
+from otel_provlog.exporter.drain import Drain
+from otel_provlog.exporter.records import encode_record
+
+TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+
+KILLED_WRITER = """
+import sys, time
+from pathlib import Path
+from otel_provlog.exporter.spool import SpoolWriter
+writer = SpoolWriter(Path(sys.argv[1]), segment_bytes=4096)
+for n in range(int(sys.argv[2])):
+    writer.append(sys.stdin.buffer.readline())
+print("ready", flush=True)
+time.sleep(60)
+"""
+
+
+def _line(n: int) -> bytes:
+    return encode_record(
+        {
+            "v": 1,
+            "trace_id": TRACE,
+            "span_id": f"{n:016x}",
+            "parent_span_id": None,
+            "kind": "event",
+            "name": "instance event",
+            "start_ns": n,
+            "end_ns": n + 1,
+            "status": "ok",
+            "status_message": None,
+            "attributes": {"provisioning.span": "event", "provisioning.cluster.id": "c-1"},
+            "exception": None,
+        }
+    )
+
+
+class FakeStore:
+    """Stands in for write_batch: idempotent on span ids, and can be told to fail."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, int] = {}
+        self.batches: list[int] = []
+        self.failures = 0
+
+    def __call__(self, factory, records):
+        """Store the records, or fail while failures are left."""
+        self.batches.append(len(records))
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("database down")
+        written = duplicates = 0
+        for record in records:
+            if record["span_id"] in self.rows:
+                duplicates += 1
+            else:
+                self.rows[record["span_id"]] = record["end_ns"]
+                written += 1
+        return SimpleNamespace(written=written, duplicates=duplicates, rejected=0)
+
+
+def _drain(tmp_path, store, **options):
+    options.setdefault("upgrade", False)
+    return Drain(tmp_path / "spool", f"sqlite:///{tmp_path / 'x.db'}", write=store, **options)
+
+
+def test_drain_stores_in_bounded_batches_and_deletes_closed_segments(tmp_path):
+    """2,500 records go in batches of at most 1,000; stored closed segments disappear."""
+    writer = spool.SpoolWriter(tmp_path / "spool", segment_bytes=64 * 1024)
+    for n in range(2500):
+        writer.append(_line(n))
+    store = FakeStore()
+    drain = _drain(tmp_path, store)
+    while drain.drain_once():
+        pass
+    assert store.batches == [1000, 1000, 500]
+    assert len(store.rows) == 2500
+    assert len(spool.list_segments(tmp_path / "spool")) == 1  # the open one stays
+    writer.close()
+    assert drain.pending()
+    assert drain.drain_once() == 0
+    assert not drain.pending()
+    assert sorted(p.name for p in (tmp_path / "spool").iterdir()) == []
+    assert (drain.counters.written, drain.counters.duplicates) == (2500, 0)
+
+
+def test_a_failed_write_moves_nothing_and_a_replay_is_harmless(tmp_path):
+    """Nothing advances when the store fails; replaying a lost checkpoint only counts duplicates."""
+    writer = spool.SpoolWriter(tmp_path / "spool")
+    for n in range(10):
+        writer.append(_line(n))
+    store = FakeStore()
+    store.failures = 1
+    drain = _drain(tmp_path, store)
+    with pytest.raises(ConnectionError):
+        drain.drain_once()
+    (segment,) = spool.list_segments(tmp_path / "spool")
+    assert spool.read_checkpoint(segment) == 0
+    assert drain.drain_once() == 10
+    assert spool.read_checkpoint(segment) == segment.path.stat().st_size
+    segment.checkpoint_path.unlink()  # as if the checkpoint never reached the disk
+    again = _drain(tmp_path, store)
+    assert again.drain_once() == 10
+    assert (again.counters.written, again.counters.duplicates) == (0, 10)
+    assert len(store.rows) == 10
+    writer.close()
+
+
+def test_torn_tail_of_a_dead_writer_and_garbage_lines_are_skipped(tmp_path):
+    """A dead writer's torn last line is dropped, a garbage line is rejected, the rest stored."""
+    directory = tmp_path / "spool"
+    directory.mkdir()
+    (directory / "123-dead.00000001.seg").write_bytes(_line(1) + b"garbage\n" + _line(2) + b'{"v"')
+    store = FakeStore()
+    drain = _drain(tmp_path, store)
+    assert drain.drain_once() == 3
+    assert sorted(store.rows) == [f"{1:016x}", f"{2:016x}"]
+    assert drain.counters.rejected == 1
+    assert list(directory.iterdir()) == []
+
+
+def test_segments_of_a_killed_process_are_adopted(tmp_path):
+    """Records of a process killed with SIGKILL are stored by the next drain, once."""
+    directory = tmp_path / "spool"
+    with subprocess.Popen(
+        [sys.executable, "-c", KILLED_WRITER, str(directory), "300"],
+        cwd=tmp_path,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    ) as child:
+        assert child.stdin is not None
+        assert child.stdout is not None
+        try:
+            child.stdin.write(b"".join(_line(n) for n in range(300)))
+            child.stdin.flush()
+            assert child.stdout.readline() == b"ready\n"
+        finally:
+            child.send_signal(signal.SIGKILL)
+            child.wait(timeout=10)
+    assert len(spool.list_segments(directory)) > 1
+    store = FakeStore()
+    drain = _drain(tmp_path, store)
+    while drain.drain_once():
+        pass
+    assert len(store.rows) == 300
+    assert drain.counters.duplicates == 0
+    assert list(directory.iterdir()) == []
+
+
+def test_one_drain_per_spool(tmp_path):
+    """While one drain holds the spool another finishing drain leaves without storing."""
+    writer = spool.SpoolWriter(tmp_path / "spool")
+    writer.append(_line(1))
+    holder = spool.try_lock(tmp_path / "spool" / spool.DRAIN_LOCK)
+    assert holder is not None
+    store = FakeStore()
+    finish = threading.Event()
+    finish.set()
+    started = time.monotonic()
+    _drain(tmp_path, store).run(finish=finish, linger=5)
+    assert time.monotonic() - started < 2
+    assert store.rows == {}
+    os.close(holder)
+    _drain(tmp_path, store).run(finish=finish, linger=5)
+    assert len(store.rows) == 1
+    writer.close()
+
+
+def test_run_backs_off_while_the_store_fails_then_stores_everything_once(tmp_path):
+    """A drain thread retries a failing store and stores every record once it is back."""
+    writer = spool.SpoolWriter(tmp_path / "spool")
+    store = FakeStore()
+    store.failures = 3
+    drain = _drain(tmp_path, store, backoff_max=0.2, poll_interval=0.01)
+    finish = threading.Event()
+    thread = threading.Thread(target=drain.run, kwargs={"finish": finish, "linger": 10})
+    thread.start()
+    for n in range(200):
+        writer.append(_line(n))
+        time.sleep(0.001)
+    writer.close()
+    finish.set()
+    thread.join(timeout=15)
+    assert not thread.is_alive()
+    assert len(store.rows) == 200
+    assert drain.counters.written == 200
+    assert sum(store.batches) >= 200
+    assert list((tmp_path / "spool").glob("*.seg")) == []
+
+
+def test_a_finishing_drain_gives_up_after_its_linger(tmp_path):
+    """With the store down for good, a finishing drain leaves after linger; records stay."""
+    writer = spool.SpoolWriter(tmp_path / "spool")
+    writer.append(_line(1))
+    writer.close()
+    store = FakeStore()
+    store.failures = 10**6
+    finish = threading.Event()
+    finish.set()
+    started = time.monotonic()
+    _drain(tmp_path, store, backoff_max=0.1).run(finish=finish, linger=0.5)
+    assert 0.4 < time.monotonic() - started < 3
+    assert len(spool.list_segments(tmp_path / "spool")) == 1
