@@ -29,6 +29,7 @@ __all__ = [
     "REGISTRY",
     "Registry",
     "Scope",
+    "anything_open",
     "current_scope",
     "find",
     "find_in_context",
@@ -113,6 +114,10 @@ class Registry:
                     return scope
         return None
 
+    def has_any(self) -> bool:
+        """Tell whether any cluster has an open published scope."""
+        return bool(self._open)
+
     def clusters(self) -> list[str]:
         """Return the ids of the clusters that have an open published scope."""
         with self._lock:
@@ -121,6 +126,11 @@ class Registry:
 
 REGISTRY: Final = Registry()
 """The process-wide registry of published scopes (see the module documentation)."""
+
+
+def anything_open() -> bool:
+    """Tell cheaply whether any scope may be found here (false when recording is off)."""
+    return _CURRENT.get() is not None or REGISTRY.has_any()
 
 
 def current_scope() -> Scope | None:

@@ -10,6 +10,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from opentelemetry import trace
 
+from otel_provlog.attachment import anything_open
 from otel_provlog.events import NOOP_EVENT, Event, Instance
 from otel_provlog.steps import Step, current_step, step
 from otel_provlog.tracer import is_recording, logger
@@ -46,6 +47,8 @@ def event(
         tracer_provider: record the event span through this provider instead of the
             step's.
     """
+    if not anything_open():
+        return NOOP_EVENT
     try:
         cluster = cluster_id if cluster_id is not None else Instance.of(instance).cluster_id
         found = current_step(cluster)

@@ -33,6 +33,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from opentelemetry import trace
 
+from otel_provlog.attachment import anything_open
 from otel_provlog.events import Instance
 from otel_provlog.reporting import call_with_event
 from otel_provlog.steps import (
@@ -94,6 +95,8 @@ def add_provisioning_step(
 
 def get_current_provisioning_step(cluster_id: str) -> str | None:
     """Return the id of the step events of the cluster reported here go to, if any."""
+    if not anything_open():
+        return None
     try:
         found = current_step(cluster_id)
         return found.id if found is not None else None
@@ -104,6 +107,8 @@ def get_current_provisioning_step(cluster_id: str) -> str | None:
 
 def add_successful_event(instance: Any) -> None:
     """Record that the current step succeeded for ``instance`` (nothing without a step)."""
+    if not anything_open():
+        return
     try:
         described = Instance.of(instance)
         found = current_step(described.cluster_id)
@@ -118,6 +123,8 @@ def add_fail_event(instance: Any, exception: BaseException) -> None:
 
     The exception is recorded with an ``error_id`` and logged; it is not raised.
     """
+    if not anything_open():
+        return
     try:
         described = Instance.of(instance)
         found = current_step(described.cluster_id)
