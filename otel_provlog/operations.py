@@ -88,6 +88,13 @@ class Operation(Scope):
         return span_id(self._span)
 
     def _begin(self) -> bool:
+        try:
+            return self._open()
+        except Exception:
+            logger.exception("otel_provlog: could not begin a operation")
+            return False
+
+    def _open(self) -> bool:
         if self._span is not None:
             logger.warning("otel_provlog: operation on %s started twice", self.cluster_id)
             return False

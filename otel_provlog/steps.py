@@ -113,6 +113,13 @@ class Step(Scope):
         return attrs
 
     def _begin(self) -> bool:
+        try:
+            return self._open()
+        except Exception:
+            logger.exception("otel_provlog: could not begin a step")
+            return False
+
+    def _open(self) -> bool:
         if self._span is not None:
             logger.warning("otel_provlog: step %r started twice", self.name)
             return False
