@@ -10,24 +10,34 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Final, NamedTuple
 
-from sqlalchemy import Table, case, insert, select, tuple_, update
+from sqlalchemy import Table, case, insert, select, true, tuple_, update
 from sqlalchemy.orm import Session
 
+from otel_provlog.attributes import STEP_TYPE_CREATING, STEP_TYPE_DELETING, STEP_TYPE_SCALING
 from otel_provlog.exporter.models import (
     Base,
     Cluster,
     ClusterEvent,
     ClusterStatus,
+    Operation,
+    OperationStatus,
     ProvisionStep,
+    RejectedSpan,
+    StepStatus,
     utcnow,
 )
 
 __all__ = [
     "add_events",
+    "add_rejected",
     "ensure_clusters",
     "insert_missing",
+    "link_steps",
+    "merge_clusters",
+    "merge_steps",
+    "refresh_cluster_status",
     "set_cluster_status",
 ]
 
@@ -63,7 +73,8 @@ def insert_missing(
             found = select(*columns).where(tuple_(*columns).in_(chunk))
         for existing in session.execute(found):
             unique.pop(tuple(existing), None)
-    new_rows = list(unique.values())
+    # A stable order makes concurrent writers take row locks in the same order.
+    new_rows = [unique[k] for k in sorted(unique)]
     if new_rows:
         session.execute(insert(table), new_rows)
     return new_rows
@@ -75,6 +86,29 @@ def ensure_clusters(session: Session, clusters: Mapping[str, Row], *, at: dateti
     Missing clusters are created with status ``Unknown``; for existing ones, a non-empty
     ``name`` or ``tenant_id`` given here fills or replaces the stored value.
     """
+    merge_clusters(
+        session,
+        {
+            cluster_id: {
+                "name": info.get("name"),
+                "tenant_id": info.get("tenant_id"),
+                "first_at": at,
+                "last_at": at,
+            }
+            for cluster_id, info in clusters.items()
+        },
+    )
+
+
+def merge_clusters(session: Session, clusters: Mapping[str, Row]) -> None:
+    """Create or update clusters from what spans said about them.
+
+    ``clusters`` maps each id to ``name`` and ``tenant_id`` (None when unknown) and to
+    ``first_at``/``last_at``, the span times seen. A new cluster is created with status
+    ``Unknown``; an existing one takes a non-empty name or tenant given here, and its
+    ``created_at`` only moves back and its ``updated_at`` only forward, so the result does
+    not depend on the order in which spans arrive.
+    """
     if not clusters:
         return
     rows = [
@@ -83,19 +117,33 @@ def ensure_clusters(session: Session, clusters: Mapping[str, Row], *, at: dateti
             "name": info.get("name"),
             "tenant_id": info.get("tenant_id"),
             "status": ClusterStatus.UNKNOWN,
-            "created_at": at,
-            "updated_at": at,
+            "created_at": info["first_at"],
+            "updated_at": info["last_at"],
         }
-        for cluster_id, info in clusters.items()
+        for cluster_id, info in sorted(clusters.items())
     ]
     inserted = {row["id"] for row in insert_missing(session, Cluster, rows, ["id"])}
-    for cluster_id, info in clusters.items():
-        values = {k: info[k] for k in ("name", "tenant_id") if info.get(k)}
-        if cluster_id in inserted or not values:
+    for cluster_id, info in sorted(clusters.items()):
+        if cluster_id in inserted:
             continue
+        values = {k: info[k] for k in ("name", "tenant_id") if info.get(k)}
         session.execute(
-            update(Cluster).where(Cluster.id == cluster_id).values(**values, updated_at=at)
+            update(Cluster)
+            .where(Cluster.id == cluster_id)
+            .values(
+                **values,
+                created_at=_earliest(Cluster.created_at, info["first_at"]),
+                updated_at=_latest(Cluster.updated_at, info["last_at"]),
+            )
         )
+
+
+def _earliest(column: Any, value: datetime) -> Any:
+    return case((column > value, value), else_=column)
+
+
+def _latest(column: Any, value: datetime) -> Any:
+    return case((column < value, value), else_=column)
 
 
 def set_cluster_status(
@@ -115,7 +163,7 @@ def add_events(session: Session, rows: Iterable[Row]) -> list[Row]:
     Each row holds the :class:`ClusterEvent` columns; its step row must exist. Replaying
     the same events inserts nothing and counts nothing, so the steps' ``completed`` and
     ``failed`` stay exact however often a batch is retried. A failed event makes its step's
-    ``successful`` false at once.
+    ``successful`` false at once (and an ended step ``failed``).
     """
     new_rows = insert_missing(session, ClusterEvent, list(rows), ["trace_id", "span_id"])
     per_step: dict[str, list[Row]] = {}
@@ -128,11 +176,272 @@ def add_events(session: Session, rows: Iterable[Row]) -> list[Row]:
         values: dict[str, Any] = {
             "completed": ProvisionStep.completed + succeeded,
             "failed": ProvisionStep.failed + failed,
-            "updated_at": case(
-                (ProvisionStep.updated_at < latest, latest), else_=ProvisionStep.updated_at
-            ),
+            "updated_at": _latest(ProvisionStep.updated_at, latest),
         }
         if failed:
             values["successful"] = False
+            values["status"] = case(
+                (ProvisionStep.status == StepStatus.SUCCESSFUL, StepStatus.FAILED),
+                else_=ProvisionStep.status,
+            )
         session.execute(update(ProvisionStep).where(ProvisionStep.id == step_id).values(**values))
     return new_rows
+
+
+_STEP_COLUMNS: Final[Row] = {
+    "operation_id": None,
+    "parent_span_id": None,
+    "step_name": "",
+    "step_type": None,
+    "position": None,
+    "completed": 0,
+    "failed": 0,
+    "total": None,
+    "successful": None,
+    "status": StepStatus.RUNNING,
+    "started_at": None,
+    "completed_at": None,
+    "duration": None,
+}
+
+
+_MARKER_VALUES: Final = (
+    "cluster_id",
+    "step_name",
+    "step_type",
+    "total",
+    "started_at",
+    "created_at",
+)
+_SPAN_VALUES: Final = (*_MARKER_VALUES, "parent_span_id", "completed_at", "duration")
+
+
+class _StepState(NamedTuple):
+    started_at: datetime | None
+    completed_at: datetime | None
+    created_at: datetime
+    status: str
+
+
+def _step_states(session: Session, ids: Iterable[str]) -> dict[str, _StepState]:
+    wanted = sorted(set(ids))
+    states: dict[str, _StepState] = {}
+    for start in range(0, len(wanted), _KEY_BATCH):
+        query = select(
+            ProvisionStep.id,
+            ProvisionStep.started_at,
+            ProvisionStep.completed_at,
+            ProvisionStep.created_at,
+            ProvisionStep.status,
+        ).where(ProvisionStep.id.in_(wanted[start : start + _KEY_BATCH]))
+        for step_id, *state in session.execute(query):
+            states[step_id] = _StepState(*state)
+    return states
+
+
+def _end_step(session: Session, row: Row) -> None:
+    failed_events = ProvisionStep.failed > 0
+    if row["successful"]:
+        status: Any = case((failed_events, StepStatus.FAILED), else_=StepStatus.SUCCESSFUL)
+        successful: Any = ProvisionStep.failed == 0
+    else:
+        status, successful = StepStatus.FAILED, False
+    values = {k: row[k] for k in _SPAN_VALUES}
+    session.execute(
+        update(ProvisionStep)
+        .where(ProvisionStep.id == row["id"])
+        .values(
+            **values,
+            status=status,
+            successful=successful,
+            updated_at=_latest(ProvisionStep.updated_at, row["updated_at"]),
+        )
+    )
+
+
+def merge_steps(
+    session: Session, spans: Sequence[Row], markers: Sequence[Row], placeholders: Sequence[Row]
+) -> tuple[int, int]:
+    """Write step rows from ended step spans, start markers and events' placeholders.
+
+    Whatever the order in which they arrive, the step span decides (names, times, status),
+    a marker fills a step only while no start is known (so it never reopens an ended step),
+    and a placeholder (made for events whose step is not known yet: running, no name) takes
+    the earliest start among its events until a marker or the span fills it. A step ends
+    ``failed`` when its span has status ERROR or one of its events failed.
+
+    Returns:
+        How many spans and markers were new, and how many were stored already (a marker
+        counts as stored once its step's start is).
+    """
+    known = _step_states(session, (row["id"] for row in (*spans, *markers, *placeholders)))
+    inserts: dict[str, Row] = {}
+    applied = unchanged = 0
+    for row in spans:
+        state = known.get(row["id"])
+        if state is None:
+            inserts[row["id"]] = row
+        elif state.completed_at is not None and state.status != StepStatus.INTERRUPTED:
+            unchanged += 1
+            continue
+        else:
+            _end_step(session, row)
+        applied += 1
+    for row in markers:
+        state = known.get(row["id"])
+        if state is not None and state.started_at is not None:
+            unchanged += 1
+            continue
+        applied += 1
+        if row["id"] in inserts:
+            continue
+        if state is None:
+            inserts[row["id"]] = row
+        else:
+            session.execute(
+                update(ProvisionStep)
+                .where(ProvisionStep.id == row["id"], ProvisionStep.started_at.is_(None))
+                .values(
+                    **{k: row[k] for k in _MARKER_VALUES},
+                    updated_at=_latest(ProvisionStep.updated_at, row["updated_at"]),
+                )
+            )
+    for row in placeholders:
+        state = known.get(row["id"])
+        if row["id"] in inserts:
+            continue
+        if state is None:
+            inserts[row["id"]] = row
+        elif state.started_at is None and state.created_at > row["created_at"]:
+            session.execute(
+                update(ProvisionStep)
+                .where(
+                    ProvisionStep.id == row["id"],
+                    ProvisionStep.started_at.is_(None),
+                    ProvisionStep.created_at > row["created_at"],
+                )
+                .values(created_at=row["created_at"], updated_at=ProvisionStep.updated_at)
+            )
+    if inserts:
+        # A plain insert: a step a concurrent writer just stored fails the transaction,
+        # which is retried and then merges into that row instead.
+        rows = [_STEP_COLUMNS | inserts[key] for key in sorted(inserts)]
+        session.execute(insert(ProvisionStep), rows)
+    return applied, unchanged
+
+
+def link_steps(session: Session, operation_ids: Iterable[str]) -> None:
+    """Link the steps of the given operations (their child spans) and place them in its plan.
+
+    ``position`` is the index of the step's name in the operation's plan, or None.
+    """
+    ids = sorted(set(operation_ids))
+    if not ids:
+        return
+    operations = {
+        (trace_id, span_id): (op_id, plan or [])
+        for op_id, trace_id, span_id, plan in session.execute(
+            select(Operation.id, Operation.trace_id, Operation.span_id, Operation.plan).where(
+                Operation.id.in_(ids)
+            )
+        )
+    }
+    if not operations:
+        return
+    query = select(
+        ProvisionStep.id,
+        ProvisionStep.trace_id,
+        ProvisionStep.parent_span_id,
+        ProvisionStep.step_name,
+        ProvisionStep.operation_id,
+        ProvisionStep.position,
+    ).where(tuple_(ProvisionStep.trace_id, ProvisionStep.parent_span_id).in_(list(operations)))
+    for step_id, trace_id, parent_id, name, linked, position in session.execute(query).all():
+        op_id, plan = operations[(trace_id, parent_id)]
+        place = plan.index(name) if name in plan else None
+        if (linked, position) != (op_id, place):
+            session.execute(
+                update(ProvisionStep)
+                .where(ProvisionStep.id == step_id)
+                .values(operation_id=op_id, position=place, updated_at=ProvisionStep.updated_at)
+            )
+
+
+def add_rejected(session: Session, rows: Sequence[Row]) -> list[Row]:
+    """Store rejected span records not stored yet (their ids name their content)."""
+    return insert_missing(session, RejectedSpan, rows, ["id"])
+
+
+_RUNNING: Final = {
+    STEP_TYPE_CREATING: ClusterStatus.CREATING,
+    STEP_TYPE_SCALING: ClusterStatus.SCALING,
+    STEP_TYPE_DELETING: ClusterStatus.DELETING,
+}
+
+
+def _operation_outcome(session: Session, operation: Row) -> tuple[str, str | None]:
+    if operation["status"] == OperationStatus.SUCCESSFUL:
+        deleted = operation["step_type"] == STEP_TYPE_DELETING
+        return (ClusterStatus.DELETED if deleted else ClusterStatus.ACTIVE), None
+    failed_step = session.scalars(
+        select(ProvisionStep.step_name)
+        .where(
+            ProvisionStep.operation_id == operation["id"],
+            ProvisionStep.status != StepStatus.SUCCESSFUL,
+        )
+        .order_by(ProvisionStep.created_at, ProvisionStep.id)
+        .limit(1)
+    ).first()
+    verb = "was interrupted" if operation["status"] == OperationStatus.INTERRUPTED else "failed"
+    where = f" at step {failed_step!r}" if failed_step else ""
+    return ClusterStatus.ERROR, f"{operation['step_type']} {verb}{where}"
+
+
+def refresh_cluster_status(session: Session, cluster_ids: Iterable[str]) -> None:
+    """Derive each cluster's status from its latest operation and its latest step.
+
+    A step begun after the latest ended operation means an operation is running:
+    ``Creating``/``Scaling``/``Deleting`` by its step type (``Error`` once the step was
+    interrupted). Otherwise the latest operation decides: ``Active`` (``Deleted`` after a
+    deleting one) when it succeeded, ``Error`` when it failed; ``Unknown`` without either.
+    The status depends on the stored rows only, never on the order spans arrived in.
+    """
+    for cluster_id in sorted(set(cluster_ids)):
+        operation = (
+            session.execute(
+                select(Operation.id, Operation.step_type, Operation.status, Operation.completed_at)
+                .where(Operation.cluster_id == cluster_id)
+                .order_by(Operation.created_at.desc(), Operation.id.desc())
+                .limit(1)
+            )
+            .mappings()
+            .first()
+        )
+        after = true()
+        if operation is not None and operation["completed_at"] is not None:
+            after = ProvisionStep.created_at > operation["completed_at"]
+        step = session.execute(
+            select(ProvisionStep.step_name, ProvisionStep.step_type, ProvisionStep.status)
+            .where(
+                ProvisionStep.cluster_id == cluster_id,
+                ProvisionStep.step_type.is_not(None),
+                after,
+            )
+            .order_by(ProvisionStep.created_at.desc(), ProvisionStep.id.desc())
+            .limit(1)
+        ).first()
+        description: str | None = None
+        if step is not None:
+            name, step_type, step_status = step
+            status = _RUNNING.get(step_type, ClusterStatus.UNKNOWN)
+            if step_status == StepStatus.INTERRUPTED:
+                status, description = ClusterStatus.ERROR, f"interrupted at step {name!r}"
+        elif operation is not None:
+            status, description = _operation_outcome(session, dict(operation))
+        else:
+            status = ClusterStatus.UNKNOWN
+        session.execute(
+            update(Cluster)
+            .where(Cluster.id == cluster_id)
+            .values(status=status, status_description=description, updated_at=Cluster.updated_at)
+        )

@@ -1,0 +1,370 @@
+"""Span records into rows: pure functions, no database.
+
+Each :class:`~otel_provlog.exporter.records.SpanRecord` becomes the column values of one
+row (an operation, a step, or an event) plus what it says about its cluster, or a
+:class:`Rejected` with the reason. Values are cleaned so that no single record can fail a
+batch on any backend:
+
+- ids that identify something (trace and span ids, the cluster id) must be present and
+  well formed, or the record is rejected;
+- descriptive values of the wrong type are coerced (numbers to text, numeric text to
+  numbers) or dropped;
+- NUL bytes are removed, lone surrogates become U+FFFD, text is cut to its column's
+  length, and an event's ``event_info`` keeps at most :data:`EVENT_INFO_LIMIT` characters
+  (its head and its tail, where a traceback names the exception).
+
+Row ids come from :func:`~otel_provlog.exporter.models.span_row_id`, so an event names its
+step (the parent span) without asking the database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+from otel_provlog import attributes as attr
+from otel_provlog.exporter.models import (
+    EXTERNAL_ID_LENGTH,
+    NAME_LENGTH,
+    ROW_ID_LENGTH,
+    SPAN_ID_LENGTH,
+    STATUS_LENGTH,
+    STEP_NAME_LENGTH,
+    TRACE_ID_LENGTH,
+    OperationStatus,
+    StepStatus,
+    span_row_id,
+)
+
+__all__ = [
+    "EVENT_INFO_LIMIT",
+    "PLAN_LIMIT",
+    "MappedRecords",
+    "Rejected",
+    "RowMap",
+    "bound_text",
+    "clean_text",
+    "map_records",
+    "to_datetime",
+]
+
+EVENT_INFO_LIMIT: Final = 64 * 1024
+"""Most characters kept of an event's ``event_info`` (head and tail of a long traceback)."""
+PLAN_LIMIT: Final = 1000
+"""Most step names kept of an operation's plan."""
+
+RowMap = dict[str, Any]
+"""The column values of one row."""
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_HEX: Final = "0123456789abcdef"
+
+
+class _Unusable(ValueError):
+    """A record the store cannot use; the message is the reason."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A record that cannot be stored, as it was given, and why."""
+
+    record: object
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Mapped:
+    kind: str
+    key: tuple[str, str]
+    parent_span_id: str | None
+    cluster: RowMap
+    row: RowMap
+
+
+@dataclass
+class MappedRecords:
+    """The rows a batch of records makes, by table, with the records that were unusable.
+
+    ``markers`` hold step columns from ``step.start`` markers (keyed by the step's span);
+    ``steps`` hold step columns from ended step spans; ``placeholders`` hold a running,
+    nameless step row for each step that events name, begun at its earliest event.
+    ``clusters`` maps each cluster id to ``name``, ``tenant_id`` (None when no record gave
+    one), ``first_at`` and ``last_at`` (the earliest start and latest end of its records).
+    ``repeated`` counts records whose (trace id, span id) came earlier in the same batch;
+    only the first is mapped.
+    """
+
+    clusters: dict[str, RowMap] = field(default_factory=dict)
+    operations: list[RowMap] = field(default_factory=list)
+    steps: list[RowMap] = field(default_factory=list)
+    markers: list[RowMap] = field(default_factory=list)
+    events: list[RowMap] = field(default_factory=list)
+    placeholders: list[RowMap] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+    repeated: int = 0
+
+
+def clean_text(value: object, limit: int | None = None) -> str | None:
+    """Return ``value`` as text any backend stores, or None when it is no scalar.
+
+    Numbers and booleans become their text; NUL bytes are removed, lone surrogates become
+    U+FFFD, and the text is cut to ``limit`` characters.
+    """
+    if isinstance(value, str):
+        text = value
+    elif isinstance(value, bool | int | float):
+        text = str(value)
+    else:
+        return None
+    if limit is not None and len(text) > limit:
+        text = text[:limit]
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return text
+
+
+def bound_text(value: object, limit: int) -> str | None:
+    """Like :func:`clean_text`, but a long text keeps its head and tail around a marker."""
+    if not isinstance(value, str) or len(value) <= limit:
+        return clean_text(value)
+    omitted = len(value) - limit
+    marker = f"\n[... {omitted} characters omitted ...]\n"
+    head = limit // 4
+    tail = max(limit - head - len(marker), 0)
+    return clean_text(value[:head] + marker + value[len(value) - tail :])
+
+
+def to_datetime(nanoseconds: int) -> datetime:
+    """Return the UTC time of ``nanoseconds`` since the epoch, to the microsecond."""
+    return _EPOCH + timedelta(microseconds=nanoseconds // 1000)
+
+
+def _hex_id(value: object, length: int, what: str) -> str:
+    if not isinstance(value, str) or len(value) != length:
+        raise _Unusable(f"{what} is not {length} hex digits")
+    text = value.lower()
+    if text.strip(_HEX) or not text.strip("0"):
+        raise _Unusable(f"{what} is not {length} hex digits, or is all zeros")
+    return text
+
+
+def _time(record: Mapping[str, Any], key: str) -> tuple[int, datetime]:
+    value = record.get(key)
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _Unusable(f"{key} is not a number of nanoseconds")
+    try:
+        nanoseconds = int(value)
+        if nanoseconds <= 0:
+            raise _Unusable(f"{key} is not a positive number of nanoseconds")
+        return nanoseconds, to_datetime(nanoseconds)
+    except (ValueError, OverflowError):
+        raise _Unusable(f"{key} is out of range") from None
+
+
+def _count(value: object) -> int | None:
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**31:
+        return None
+    return value
+
+
+def _plan(value: object) -> list[str] | None:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list | tuple):
+        return None
+    names = [clean_text(name, STEP_NAME_LENGTH) for name in value[:PLAN_LIMIT]]
+    return [name for name in names if name is not None]
+
+
+def _cluster_id(attributes: Mapping[str, Any]) -> str:
+    cluster_id = clean_text(attributes.get(attr.CLUSTER_ID))
+    if not cluster_id:
+        raise _Unusable(f"{attr.CLUSTER_ID} is missing")
+    if len(cluster_id) > EXTERNAL_ID_LENGTH:
+        raise _Unusable(f"{attr.CLUSTER_ID} is longer than {EXTERNAL_ID_LENGTH} characters")
+    return cluster_id
+
+
+def _step_columns(record: Mapping[str, Any], attributes: Mapping[str, Any]) -> RowMap:
+    name = clean_text(attributes.get(attr.STEP_NAME), STEP_NAME_LENGTH)
+    if name is None:
+        name = clean_text(record.get("name"), STEP_NAME_LENGTH) or ""
+    return {
+        "step_name": name,
+        "step_type": clean_text(attributes.get(attr.STEP_TYPE), STATUS_LENGTH),
+        "total": _count(attributes.get(attr.STEP_TOTAL)),
+    }
+
+
+def _event_info(record: Mapping[str, Any], attributes: Mapping[str, Any], failed: bool) -> Any:
+    info = attributes.get(attr.EVENT_INFO)
+    if info is None and failed:
+        exception = record.get("exception")
+        if isinstance(exception, Mapping):
+            message = exception.get("message") or exception.get("type") or ""
+            stacktrace = exception.get("stacktrace")
+            info = f"{message}\n{stacktrace}" if stacktrace else message
+        if not info:
+            info = record.get("status_message")
+    return bound_text(info, EVENT_INFO_LIMIT)
+
+
+def _map_record(record: Mapping[str, Any]) -> _Mapped:
+    """Map one record, or raise :class:`ValueError` saying why it cannot be used."""
+    if not isinstance(record, Mapping):
+        raise _Unusable("not a mapping")
+    if record.get("v", 1) != 1:
+        raise _Unusable(f"unknown record version {record.get('v')!r}")
+    trace_id = _hex_id(record.get("trace_id"), TRACE_ID_LENGTH, "trace_id")
+    span_id = _hex_id(record.get("span_id"), SPAN_ID_LENGTH, "span_id")
+    parent = record.get("parent_span_id")
+    parent_id = None if parent is None else _hex_id(parent, SPAN_ID_LENGTH, "parent_span_id")
+    attributes = record.get("attributes")
+    if not isinstance(attributes, Mapping):
+        raise _Unusable("attributes is not an object")
+    kind = record.get("kind", attributes.get(attr.SPAN_KIND))
+    if kind not in attr.SPAN_KINDS:
+        raise _Unusable(f"unknown {attr.SPAN_KIND} {clean_text(kind, 64)!r}")
+    start_ns, start = _time(record, "start_ns")
+    end_ns, end = _time(record, "end_ns")
+    if end_ns < start_ns:
+        end_ns, end = start_ns, start
+    failed = str(record.get("status", "")).lower() == "error"
+    cluster_id = _cluster_id(attributes)
+    cluster: RowMap = {
+        "name": clean_text(attributes.get(attr.CLUSTER_NAME), NAME_LENGTH) or None,
+        "tenant_id": clean_text(attributes.get(attr.TENANT_ID), EXTERNAL_ID_LENGTH) or None,
+        "first_at": start,
+        "last_at": end,
+    }
+    row: RowMap = {"cluster_id": cluster_id, "trace_id": trace_id}
+    if kind == attr.SPAN_OPERATION:
+        step_type = clean_text(attributes.get(attr.STEP_TYPE), STATUS_LENGTH)
+        if not step_type:
+            raise _Unusable(f"{attr.STEP_TYPE} of the operation is missing")
+        row |= {
+            "id": span_row_id(trace_id, span_id),
+            "span_id": span_id,
+            "step_type": step_type,
+            "status": OperationStatus.FAILED if failed else OperationStatus.SUCCESSFUL,
+            "successful": not failed,
+            "plan": _plan(attributes.get(attr.PLAN)),
+            "started_at": start,
+            "completed_at": end,
+            "created_at": start,
+            "updated_at": end,
+        }
+    elif kind == attr.SPAN_STEP:
+        row |= _step_columns(record, attributes) | {
+            "id": span_row_id(trace_id, span_id),
+            "span_id": span_id,
+            "parent_span_id": parent_id,
+            "status": StepStatus.FAILED if failed else StepStatus.SUCCESSFUL,
+            "successful": not failed,
+            "started_at": start,
+            "completed_at": end,
+            "duration": (end_ns - start_ns) / 1e9,
+            "created_at": start,
+            "updated_at": end,
+        }
+    elif parent_id is None:
+        raise _Unusable(f"a {kind} span needs its step as parent_span_id")
+    elif kind == attr.SPAN_STEP_START:
+        row |= _step_columns(record, attributes) | {
+            "id": span_row_id(trace_id, parent_id),
+            "span_id": parent_id,
+            "status": StepStatus.RUNNING,
+            "successful": None,
+            "completed": 0,
+            "failed": 0,
+            "started_at": start,
+            "created_at": start,
+            "updated_at": end,
+        }
+    else:
+        row |= {
+            "id": span_row_id(trace_id, span_id),
+            "span_id": span_id,
+            "provision_step_id": span_row_id(trace_id, parent_id),
+            "node_group_id": clean_text(attributes.get(attr.NODE_GROUP_ID), EXTERNAL_ID_LENGTH),
+            "instance_id": clean_text(attributes.get(attr.INSTANCE_ID), EXTERNAL_ID_LENGTH),
+            "instance_name": clean_text(attributes.get(attr.INSTANCE_NAME), NAME_LENGTH),
+            "event_info": _event_info(record, attributes, failed),
+            "successful": not failed,
+            "error_id": clean_text(attributes.get(attr.ERROR_ID), ROW_ID_LENGTH),
+            "started_at": start,
+            "created_at": end,
+            "updated_at": end,
+        }
+    return _Mapped(str(kind), (trace_id, span_id), parent_id, cluster, row)
+
+
+def _merge_cluster(clusters: dict[str, RowMap], cluster_id: str, info: RowMap) -> None:
+    known = clusters.get(cluster_id)
+    if known is None:
+        clusters[cluster_id] = dict(info)
+        return
+    known["name"] = info["name"] or known["name"]
+    known["tenant_id"] = info["tenant_id"] or known["tenant_id"]
+    known["first_at"] = min(known["first_at"], info["first_at"])
+    known["last_at"] = max(known["last_at"], info["last_at"])
+
+
+def _add_placeholder(placeholders: dict[str, RowMap], item: _Mapped) -> None:
+    event = item.row
+    began = event["started_at"]
+    known = placeholders.get(event["provision_step_id"])
+    if known is not None:
+        known["created_at"] = known["updated_at"] = min(known["created_at"], began)
+        return
+    placeholders[event["provision_step_id"]] = {
+        "id": event["provision_step_id"],
+        "trace_id": event["trace_id"],
+        "span_id": item.parent_span_id,
+        "cluster_id": event["cluster_id"],
+        "step_name": "",
+        "status": StepStatus.RUNNING,
+        "created_at": began,
+        "updated_at": began,
+    }
+
+
+def map_records(records: Iterable[Mapping[str, Any]]) -> MappedRecords:
+    """Map a batch of records to rows by table; an unusable record never affects the others."""
+    mapped = MappedRecords()
+    placeholders: dict[str, RowMap] = {}
+    seen: set[tuple[str, str]] = set()
+    tables = {
+        attr.SPAN_OPERATION: mapped.operations,
+        attr.SPAN_STEP: mapped.steps,
+        attr.SPAN_STEP_START: mapped.markers,
+        attr.SPAN_EVENT: mapped.events,
+    }
+    for record in records:
+        try:
+            item = _map_record(record)
+        except (ValueError, TypeError, AttributeError) as error:
+            mapped.rejected.append(Rejected(record, str(error) or type(error).__name__))
+            continue
+        if item.key in seen:
+            mapped.repeated += 1
+            continue
+        seen.add(item.key)
+        tables[item.kind].append(item.row)
+        _merge_cluster(mapped.clusters, item.row["cluster_id"], item.cluster)
+        if item.kind == attr.SPAN_EVENT:
+            _add_placeholder(placeholders, item)
+    mapped.placeholders = list(placeholders.values())
+    return mapped
