@@ -1,18 +1,129 @@
 """Data access for readers: queries that take a session and never write.
 
 The API, the web page and the command line read the store through these functions only.
+
+Lists are paged by keyset: rows come in a stable order of (sort key, ``id``) and a page
+starts after the *marker*, the id of the last row of the page before. Rows added while a
+client pages through a list never make it skip or repeat a row that sorts after its marker,
+which offsets cannot promise. Sort keys are columns that do not change once a row exists
+(``created_at``, names), so a row cannot move behind the marker while it is being read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final, Generic, TypeVar
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from otel_provlog.exporter.models import Cluster, ClusterEvent, ProvisionStep
+from otel_provlog.exporter.models import Cluster, ClusterEvent, Operation, ProvisionStep
 
-__all__ = ["current_step", "get_cluster", "list_events", "list_steps"]
+__all__ = [
+    "CLUSTER_SORT_KEYS",
+    "EVENT_SORT_KEYS",
+    "STEP_SORT_KEYS",
+    "ClusterFilter",
+    "EventFilter",
+    "MarkerNotFoundError",
+    "Page",
+    "Sort",
+    "StepFilter",
+    "current_step",
+    "events_of_steps",
+    "get_cluster",
+    "get_step",
+    "latest_operations",
+    "list_events",
+    "list_steps",
+    "page_clusters",
+    "page_events",
+    "page_steps",
+    "step_durations",
+    "steps_of_clusters",
+]
+
+RowT = TypeVar("RowT", Cluster, ProvisionStep, ClusterEvent)
+
+CLUSTER_SORT_KEYS: Final = ("created_at", "name", "id")
+"""Keys a cluster list may be sorted by."""
+STEP_SORT_KEYS: Final = ("created_at", "step_name", "id")
+"""Keys a step list may be sorted by."""
+EVENT_SORT_KEYS: Final = ("created_at", "instance_name", "id")
+"""Keys an event list may be sorted by."""
+
+
+class MarkerNotFoundError(LookupError):
+    """The marker names no row the caller may see."""
+
+
+@dataclass(frozen=True, slots=True)
+class Sort:
+    """A sort order: one key of the model, ascending unless ``descending``."""
+
+    key: str = "created_at"
+    descending: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[RowT]):
+    """One page of rows and the markers of its neighbours (None when there is none).
+
+    ``prev`` is the marker that returns the page before; it is None both when there is no
+    page before and when the page before is the first one (ask without a marker).
+    """
+
+    items: Sequence[RowT]
+    next: str | None = None
+    prev: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Window:
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+
+    def conditions(self, column: InstrumentedAttribute[datetime]) -> list[ColumnElement[bool]]:
+        found: list[ColumnElement[bool]] = []
+        if self.created_after is not None:
+            found.append(column >= self.created_after)
+        if self.created_before is not None:
+            found.append(column < self.created_before)
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterFilter(_Window):
+    """What a cluster list keeps: any given status, an exact name, a creation window."""
+
+    statuses: tuple[str, ...] = ()
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StepFilter(_Window):
+    """What a step list keeps: status, type, name, outcome (tri-state), operation, window."""
+
+    statuses: tuple[str, ...] = ()
+    step_types: tuple[str, ...] = ()
+    step_name: str | None = None
+    successful: bool | None = None
+    running: bool = False
+    """Keep steps whose ``successful`` is still null (ignores ``successful``)."""
+    operation_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EventFilter(_Window):
+    """What an event list keeps: step, node group, instance, outcome, error id, window."""
+
+    step_id: str | None = None
+    node_group_ids: tuple[str, ...] = ()
+    instance_ids: tuple[str, ...] = ()
+    successful: bool | None = None
+    error_id: str | None = None
 
 
 def get_cluster(
@@ -25,6 +136,14 @@ def get_cluster(
     return session.scalars(query).one_or_none()
 
 
+def get_step(session: Session, cluster_id: str, step_id: str) -> ProvisionStep | None:
+    """Return the step ``step_id`` of the cluster ``cluster_id``, or None."""
+    query = select(ProvisionStep).where(
+        ProvisionStep.id == step_id, ProvisionStep.cluster_id == cluster_id
+    )
+    return session.scalars(query).one_or_none()
+
+
 def list_steps(session: Session, cluster_id: str) -> Sequence[ProvisionStep]:
     """Return the cluster's steps, oldest first (``created_at``, then ``id``)."""
     query = (
@@ -33,6 +152,37 @@ def list_steps(session: Session, cluster_id: str) -> Sequence[ProvisionStep]:
         .order_by(ProvisionStep.created_at, ProvisionStep.id)
     )
     return session.scalars(query).all()
+
+
+def steps_of_clusters(
+    session: Session, cluster_ids: Iterable[str]
+) -> dict[str, list[ProvisionStep]]:
+    """Return the steps of each cluster in ``cluster_ids``, oldest first, in one query."""
+    ids = list(cluster_ids)
+    found: dict[str, list[ProvisionStep]] = {cluster_id: [] for cluster_id in ids}
+    if not ids:
+        return found
+    query = (
+        select(ProvisionStep)
+        .where(ProvisionStep.cluster_id.in_(ids))
+        .order_by(ProvisionStep.created_at, ProvisionStep.id)
+    )
+    for step in session.scalars(query):
+        found[step.cluster_id].append(step)
+    return found
+
+
+def latest_operations(session: Session, cluster_ids: Iterable[str]) -> dict[str, Operation]:
+    """Return the newest operation of each cluster in ``cluster_ids`` that has one."""
+    ids = list(cluster_ids)
+    if not ids:
+        return {}
+    query = (
+        select(Operation)
+        .where(Operation.cluster_id.in_(ids))
+        .order_by(Operation.created_at, Operation.id)
+    )
+    return {operation.cluster_id: operation for operation in session.scalars(query)}
 
 
 def current_step(session: Session, cluster_id: str) -> ProvisionStep | None:
@@ -57,3 +207,216 @@ def list_events(
     if limit is not None:
         query = query.limit(limit)
     return session.scalars(query).all()
+
+
+def events_of_steps(
+    session: Session, step_ids: Iterable[str], *, limit_per_step: int
+) -> dict[str, list[ClusterEvent]]:
+    """Return up to ``limit_per_step`` events of each step, oldest first (one query a step)."""
+    found: dict[str, list[ClusterEvent]] = {}
+    for step_id in step_ids:
+        query = (
+            select(ClusterEvent)
+            .where(ClusterEvent.provision_step_id == step_id)
+            .order_by(ClusterEvent.created_at, ClusterEvent.id)
+            .limit(limit_per_step)
+        )
+        found[step_id] = list(session.scalars(query))
+    return found
+
+
+def step_durations(
+    session: Session,
+    step_name: str,
+    *,
+    step_type: str | None,
+    tenant_id: str | None = None,
+    limit: int = 20,
+) -> list[tuple[datetime, float]]:
+    """Return (ended, seconds) of the latest successful runs of a step, newest first.
+
+    Only ended steps of the same name and type count; with ``tenant_id``, only steps of
+    that tenant's clusters.
+    """
+    query = (
+        select(ProvisionStep.completed_at, ProvisionStep.duration)
+        .where(
+            ProvisionStep.step_name == step_name,
+            ProvisionStep.duration.is_not(None),
+            ProvisionStep.completed_at.is_not(None),
+            ProvisionStep.successful.is_(True),
+        )
+        .order_by(ProvisionStep.completed_at.desc(), ProvisionStep.id.desc())
+        .limit(limit)
+    )
+    if step_type is not None:
+        query = query.where(ProvisionStep.step_type == step_type)
+    if tenant_id is not None:
+        query = query.join(Cluster, Cluster.id == ProvisionStep.cluster_id).where(
+            Cluster.tenant_id == tenant_id
+        )
+    return [
+        (ended, float(seconds))
+        for ended, seconds in session.execute(query)
+        if ended is not None and seconds is not None
+    ]
+
+
+def _sort_expression(model: Any, key: str) -> ColumnElement[Any]:
+    column = getattr(model, key)
+    if key in ("name", "step_name", "instance_name"):
+        return func.coalesce(column, "")
+    return column  # type: ignore[no-any-return]
+
+
+def _paginate(
+    session: Session,
+    model: Any,
+    scope: list[ColumnElement[bool]],
+    filters: list[ColumnElement[bool]],
+    sort: Sort,
+    *,
+    limit: int,
+    marker: str | None,
+) -> Page[Any]:
+    """Return one page of ``model`` rows within ``scope`` and ``filters``, after ``marker``."""
+    key = _sort_expression(model, sort.key)
+    ident = model.id
+    base: Select[Any] = select(model).where(*scope, *filters)
+    boundary: tuple[Any, str] | None = None
+    if marker is not None:
+        found = session.execute(select(key, ident).where(*scope, ident == marker)).one_or_none()
+        if found is None:
+            raise MarkerNotFoundError(marker)
+        boundary = (found[0], found[1])
+
+    def after(value: Any, row_id: str, *, forward: bool, inclusive: bool) -> ColumnElement[bool]:
+        ahead = forward != sort.descending
+        beyond = key > value if ahead else key < value
+        past_id = ident >= row_id if inclusive else ident > row_id
+        if not ahead:
+            past_id = ident <= row_id if inclusive else ident < row_id
+        return or_(beyond, and_(key == value, past_id))
+
+    def ordered(query: Select[Any], *, forward: bool) -> Select[Any]:
+        if forward != sort.descending:
+            return query.order_by(key.asc(), ident.asc())
+        return query.order_by(key.desc(), ident.desc())
+
+    query = base
+    if boundary is not None:
+        query = query.where(after(*boundary, forward=True, inclusive=False))
+    rows = list(session.scalars(ordered(query, forward=True).limit(limit + 1)))
+    next_marker = rows[limit - 1].id if len(rows) > limit else None
+    items = rows[:limit]
+    prev_marker: str | None = None
+    if boundary is not None:
+        if items:
+            first = items[0]
+            value = getattr(first, sort.key)
+            edge: tuple[Any, str] = ("" if value is None else value, first.id)
+            inclusive = False
+        else:
+            edge, inclusive = boundary, True
+        before = session.scalars(
+            ordered(base.where(after(*edge, forward=False, inclusive=inclusive)), forward=False)
+            .limit(limit + 1)
+            .with_only_columns(ident)
+        ).all()
+        if len(before) > limit:
+            prev_marker = before[limit]
+    return Page(items=items, next=next_marker, prev=prev_marker)
+
+
+def page_clusters(
+    session: Session,
+    *,
+    tenant_id: str | None = None,
+    filters: ClusterFilter | None = None,
+    sort: Sort | None = None,
+    limit: int = 100,
+    marker: str | None = None,
+) -> Page[Cluster]:
+    """Return one page of clusters (of ``tenant_id`` when given).
+
+    Raises:
+        MarkerNotFoundError: the marker names no cluster of that tenant.
+    """
+    wanted = filters or ClusterFilter()
+    scope: list[ColumnElement[bool]] = []
+    if tenant_id is not None:
+        scope.append(Cluster.tenant_id == tenant_id)
+    conditions = wanted.conditions(Cluster.created_at)
+    if wanted.statuses:
+        conditions.append(Cluster.status.in_(wanted.statuses))
+    if wanted.name is not None:
+        conditions.append(Cluster.name == wanted.name)
+    return _paginate(
+        session, Cluster, scope, conditions, sort or Sort(), limit=limit, marker=marker
+    )
+
+
+def page_steps(
+    session: Session,
+    cluster_id: str,
+    *,
+    filters: StepFilter | None = None,
+    sort: Sort | None = None,
+    limit: int = 100,
+    marker: str | None = None,
+) -> Page[ProvisionStep]:
+    """Return one page of the cluster's steps.
+
+    Raises:
+        MarkerNotFoundError: the marker names no step of that cluster.
+    """
+    wanted = filters or StepFilter()
+    scope = [ProvisionStep.cluster_id == cluster_id]
+    conditions = wanted.conditions(ProvisionStep.created_at)
+    if wanted.statuses:
+        conditions.append(ProvisionStep.status.in_(wanted.statuses))
+    if wanted.step_types:
+        conditions.append(ProvisionStep.step_type.in_(wanted.step_types))
+    if wanted.step_name is not None:
+        conditions.append(ProvisionStep.step_name == wanted.step_name)
+    if wanted.running:
+        conditions.append(ProvisionStep.successful.is_(None))
+    elif wanted.successful is not None:
+        conditions.append(ProvisionStep.successful.is_(wanted.successful))
+    if wanted.operation_id is not None:
+        conditions.append(ProvisionStep.operation_id == wanted.operation_id)
+    return _paginate(
+        session, ProvisionStep, scope, conditions, sort or Sort(), limit=limit, marker=marker
+    )
+
+
+def page_events(
+    session: Session,
+    cluster_id: str,
+    *,
+    filters: EventFilter | None = None,
+    sort: Sort | None = None,
+    limit: int = 100,
+    marker: str | None = None,
+) -> Page[ClusterEvent]:
+    """Return one page of the cluster's events.
+
+    Raises:
+        MarkerNotFoundError: the marker names no event of that cluster.
+    """
+    wanted = filters or EventFilter()
+    scope = [ClusterEvent.cluster_id == cluster_id]
+    conditions = wanted.conditions(ClusterEvent.created_at)
+    if wanted.step_id is not None:
+        conditions.append(ClusterEvent.provision_step_id == wanted.step_id)
+    if wanted.node_group_ids:
+        conditions.append(ClusterEvent.node_group_id.in_(wanted.node_group_ids))
+    if wanted.instance_ids:
+        conditions.append(ClusterEvent.instance_id.in_(wanted.instance_ids))
+    if wanted.successful is not None:
+        conditions.append(ClusterEvent.successful.is_(wanted.successful))
+    if wanted.error_id is not None:
+        conditions.append(ClusterEvent.error_id == wanted.error_id)
+    return _paginate(
+        session, ClusterEvent, scope, conditions, sort or Sort(), limit=limit, marker=marker
+    )

@@ -1,0 +1,189 @@
+"""Pure rows -> JSON: every document the API returns is built here.
+
+Timestamps are ISO 8601 in UTC with microseconds (``2026-05-04T10:00:00.250000Z``).
+Two vocabularies are served side by side:
+
+- ours (``provisioning_progress``, events with ``provisioning_step_id``), the event-log
+  spec's fields and a few more;
+- Sahara's (``provision_progress``, events with ``step_id``), field for field as Sahara's
+  API shipped them, so Sahara clients keep working. Its v2 API names the tenant
+  ``project_id``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from otel_provlog.api.progress import progress_text
+from otel_provlog.exporter.models import Cluster, ClusterEvent, Operation, ProvisionStep
+
+__all__ = [
+    "cluster_json",
+    "event_json",
+    "iso",
+    "operation_json",
+    "redact_traceback",
+    "sahara_event_json",
+    "sahara_step_json",
+    "step_json",
+]
+
+Json = dict[str, Any]
+
+_TRACEBACK: Final = re.compile(
+    r"(?:^|\n)(?:Traceback \(most recent call last\):|"
+    r"During handling of the above exception|The above exception was the direct cause)"
+)
+
+
+def iso(value: datetime | None) -> str | None:
+    """Return ``value`` as ISO 8601 UTC with microseconds and a ``Z``; None stays None."""
+    if value is None:
+        return None
+    aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return aware.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def redact_traceback(info: str | None) -> str | None:
+    """Return ``info`` without the Python traceback a failure's event info ends with."""
+    if info is None:
+        return None
+    match = _TRACEBACK.search(info)
+    return info if match is None else info[: match.start()].rstrip()
+
+
+def _info(event: ClusterEvent, show_traceback: bool) -> str | None:
+    return event.event_info if show_traceback else redact_traceback(event.event_info)
+
+
+def event_json(event: ClusterEvent, *, show_traceback: bool) -> Json:
+    """Return an event in our vocabulary (the spec's fields plus ``started_at``)."""
+    return {
+        "id": event.id,
+        "cluster_id": event.cluster_id,
+        "node_group_id": event.node_group_id,
+        "instance_id": event.instance_id,
+        "instance_name": event.instance_name,
+        "provisioning_step_id": event.provision_step_id,
+        "event_info": _info(event, show_traceback),
+        "successful": event.successful,
+        "error_id": event.error_id,
+        "started_at": iso(event.started_at),
+        "created_at": iso(event.created_at),
+        "updated_at": iso(event.updated_at),
+    }
+
+
+def sahara_event_json(event: ClusterEvent, *, show_traceback: bool) -> Json:
+    """Return an event with Sahara's fields (``step_id``, no cluster id)."""
+    return {
+        "id": event.id,
+        "node_group_id": event.node_group_id,
+        "instance_id": event.instance_id,
+        "instance_name": event.instance_name,
+        "event_info": _info(event, show_traceback),
+        "successful": event.successful,
+        "step_id": event.provision_step_id,
+        "created_at": iso(event.created_at),
+        "updated_at": iso(event.updated_at),
+    }
+
+
+def _seconds(step: ProvisionStep, now: datetime) -> float | None:
+    if step.duration is not None:
+        return step.duration
+    if step.started_at is None:
+        return None
+    end = step.completed_at or now
+    return max(0.0, (end - step.started_at).total_seconds())
+
+
+def step_json(
+    step: ProvisionStep, *, now: datetime, estimate: Mapping[str, Any] | None = None
+) -> Json:
+    """Return a step of ``provisioning_progress``: counts, times, text and estimate."""
+    found: Json = {
+        "id": step.id,
+        "cluster_id": step.cluster_id,
+        "operation_id": step.operation_id,
+        "step_name": step.step_name,
+        "step_type": step.step_type,
+        "position": step.position,
+        "completed": step.completed,
+        "failed": step.failed,
+        "total": step.total,
+        "successful": step.successful,
+        "status": step.status,
+        "created_at": iso(step.created_at),
+        "started_at": iso(step.started_at),
+        "completed_at": iso(step.completed_at),
+        "updated_at": iso(step.updated_at),
+        "duration": step.duration,
+        "progress": progress_text(
+            step.step_name,
+            completed=step.completed,
+            failed=step.failed,
+            total=step.total,
+            status=step.status,
+            seconds=_seconds(step, now),
+        ),
+    }
+    if estimate is not None:
+        found["estimate"] = dict(estimate)
+    return found
+
+
+def sahara_step_json(
+    step: ProvisionStep,
+    *,
+    tenant_id: str | None,
+    tenant_key: str = "tenant_id",
+    events: Sequence[Json] | None = None,
+) -> Json:
+    """Return a step of Sahara's ``provision_progress`` (with ``events`` when given)."""
+    found: Json = {
+        "id": step.id,
+        "cluster_id": step.cluster_id,
+        tenant_key: tenant_id,
+        "step_name": step.step_name,
+        "step_type": step.step_type,
+        "total": step.total,
+        "successful": step.successful,
+        "created_at": iso(step.created_at),
+        "updated_at": iso(step.updated_at),
+    }
+    if events is not None:
+        found["events"] = list(events)
+    return found
+
+
+def operation_json(operation: Operation, *, estimate: Mapping[str, Any] | None = None) -> Json:
+    """Return an operation (creating, scaling, deleting) with its estimate when given."""
+    return {
+        "id": operation.id,
+        "step_type": operation.step_type,
+        "status": operation.status,
+        "successful": operation.successful,
+        "plan": list(operation.plan) if operation.plan is not None else None,
+        "created_at": iso(operation.created_at),
+        "started_at": iso(operation.started_at),
+        "completed_at": iso(operation.completed_at),
+        "updated_at": iso(operation.updated_at),
+        "estimate": dict(estimate) if estimate is not None else None,
+    }
+
+
+def cluster_json(cluster: Cluster, *, tenant_key: str = "tenant_id") -> Json:
+    """Return a cluster's own fields (``tenant_key`` is ``project_id`` in Sahara's v2)."""
+    return {
+        "id": cluster.id,
+        "name": cluster.name,
+        tenant_key: cluster.tenant_id,
+        "status": cluster.status,
+        "status_description": cluster.status_description,
+        "created_at": iso(cluster.created_at),
+        "updated_at": iso(cluster.updated_at),
+    }
