@@ -1,0 +1,173 @@
+"""Span records: real SDK spans become small JSON lines and come back unchanged."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import Status, StatusCode
+
+from otel_provlog import attributes as attr
+from otel_provlog.exporter.records import (
+    RECORD_VERSION,
+    decode_record,
+    encode_record,
+    record_from_span,
+)
+
+CLUSTER = {attr.CLUSTER_ID: "c-1", attr.TENANT_ID: "t-1"}
+STEP = {**CLUSTER, attr.STEP_NAME: "Wait for ssh", attr.STEP_TYPE: "creating", attr.STEP_TOTAL: 2}
+
+
+@pytest.fixture
+def spans():
+    """A tracer and the list of the spans it ended, in order."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    yield provider.get_tracer("test"), exporter.get_finished_spans
+    provider.shutdown()
+
+
+def _failing_event(tracer, attributes):
+    """End one event span that raises, as instrumentation records a failure."""
+    with tracer.start_as_current_span("event", attributes=attributes):
+        raise TimeoutError("no ssh on i-1")
+
+
+def _run(tracer):
+    """One operation with one step, its marker, a good event and a failed one."""
+    operation = {
+        attr.SPAN_KIND: attr.SPAN_OPERATION,
+        **CLUSTER,
+        attr.CLUSTER_NAME: "hadoop",
+        attr.STEP_TYPE: "creating",
+        attr.PLAN: ["Launch", "Wait for ssh"],
+        "http.method": "POST",
+    }
+    step = {attr.SPAN_KIND: attr.SPAN_STEP, **STEP}
+    with (
+        tracer.start_as_current_span("create cluster", attributes=operation),
+        tracer.start_as_current_span("Wait for ssh", attributes=step) as step_span,
+    ):
+        tracer.start_span("step.start", attributes={**step, attr.SPAN_KIND: "step.start"}).end()
+        event = {attr.SPAN_KIND: attr.SPAN_EVENT, **CLUSTER, attr.INSTANCE_ID: "i-1"}
+        tracer.start_span("event", attributes=event).end()
+        with pytest.raises(TimeoutError):
+            _failing_event(tracer, {**event, attr.ERROR_ID: "e-1"})
+        step_span.set_status(Status(StatusCode.ERROR, "1 of 2 failed"))
+
+
+def test_every_kind_becomes_a_record_with_its_ids_and_times(spans):
+    """Each provisioning span becomes a record of its kind, with hex ids, parents and times."""
+    tracer, finished = spans
+    _run(tracer)
+    ended = finished()
+    records = [record_from_span(span) for span in ended]
+    assert [r["kind"] for r in records] == ["step.start", "event", "event", "step", "operation"]
+    marker, good, _, step, operation = records
+    assert operation["parent_span_id"] is None
+    assert step["parent_span_id"] == operation["span_id"]
+    assert marker["parent_span_id"] == good["parent_span_id"] == step["span_id"]
+    assert len({r["trace_id"] for r in records}) == 1
+    for record, span in zip(records, ended, strict=True):
+        assert record["v"] == RECORD_VERSION
+        assert record["trace_id"] == format(span.context.trace_id, "032x")
+        assert record["span_id"] == format(span.context.span_id, "016x")
+        assert (record["start_ns"], record["end_ns"]) == (span.start_time, span.end_time)
+        assert record["name"] == span.name
+    assert (good["status"], good["exception"]) == ("unset", None)
+
+
+def test_only_provisioning_attributes_are_kept_and_sequences_become_lists(spans):
+    """Foreign attributes are dropped; the plan tuple the SDK stores becomes a list."""
+    tracer, finished = spans
+    _run(tracer)
+    operation = record_from_span(finished()[-1])
+    assert "http.method" not in operation["attributes"]
+    assert operation["attributes"][attr.PLAN] == ["Launch", "Wait for ssh"]
+    assert operation["attributes"][attr.CLUSTER_NAME] == "hadoop"
+    assert record_from_span(finished()[0])["attributes"][attr.STEP_TOTAL] == 2
+
+
+def test_a_failed_span_carries_status_and_its_exception(spans):
+    """Status ERROR, its message and the recorded exception travel in the record."""
+    tracer, finished = spans
+    _run(tracer)
+    bad = record_from_span(finished()[2])
+    assert (bad["status"], bad["status_message"]) == ("error", "TimeoutError: no ssh on i-1")
+    assert bad["exception"]["type"] == "TimeoutError"
+    assert bad["exception"]["message"] == "no ssh on i-1"
+    assert bad["exception"]["stacktrace"].startswith("Traceback (most recent call last):")
+    assert bad["attributes"][attr.ERROR_ID] == "e-1"
+    step = record_from_span(finished()[3])
+    assert (step["status"], step["status_message"], step["exception"]) == (
+        "error",
+        "1 of 2 failed",
+        None,
+    )
+
+
+def test_spans_without_the_kind_attribute_are_not_records(spans):
+    """Spans of other instrumentation give None, with or without attributes."""
+    tracer, finished = spans
+    tracer.start_span("GET /", attributes={"http.method": "GET"}).end()
+    tracer.start_span("bare").end()
+    assert [record_from_span(span) for span in finished()] == [None, None]
+
+
+def test_encode_then_decode_gives_the_record_back(spans):
+    """A record survives the spool as one ASCII line, equal after reading it back."""
+    tracer, finished = spans
+    _run(tracer)
+    for span in finished():
+        record = record_from_span(span)
+        line = encode_record(record)
+        assert line.endswith(b"\n")
+        assert line.count(b"\n") == 1
+        assert decode_record(line) == record
+
+
+def test_encoding_survives_hostile_strings():
+    """NUL bytes, lone surrogates and newlines stay inside one decodable line."""
+    record = {
+        "v": 1,
+        "trace_id": "a" * 32,
+        "span_id": "b" * 16,
+        "parent_span_id": None,
+        "kind": "event",
+        "name": "line\nbreak",
+        "start_ns": 1,
+        "end_ns": 2,
+        "status": "error",
+        "status_message": "nul\x00 and \ud800 lone",
+        "attributes": {attr.CLUSTER_ID: "c\u00e9\U0001f600"},
+        "exception": None,
+    }
+    line = encode_record(record)
+    line.decode("ascii")
+    assert line.count(b"\n") == 1
+    assert decode_record(line) == record
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        (b"", "not a JSON"),
+        (b"{not json}\n", "not a JSON"),
+        (b'{"v": 1, "trace_id": "ab', "not a JSON"),
+        (b"\xff\xfe garbage", "not a JSON"),
+        (b"[1, 2]\n", "not an object"),
+        (b'"text"\n', "not an object"),
+        (b'{"v": 2}\n', "version"),
+        (b'{"trace_id": "x"}\n', "version"),
+        (json.dumps({"v": 1, "trace_id": "a" * 32}).encode(), "lacks"),
+    ],
+)
+def test_decode_refuses_garbage(line, reason):
+    """Torn lines, other JSON, other versions and incomplete records raise ValueError."""
+    with pytest.raises(ValueError, match=reason):
+        decode_record(line)
