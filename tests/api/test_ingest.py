@@ -1,0 +1,259 @@
+"""POST /v1/traces: OTLP/HTTP protobuf and JSON into the store, idempotent, with auth."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import subprocess
+import sys
+import textwrap
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from google.protobuf import json_format
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+from sqlalchemy import func, select
+from werkzeug.serving import make_server
+
+import otel_provlog
+from otel_provlog.api import ingest
+from otel_provlog.exporter.database import create_store_engine, session_factory
+from otel_provlog.exporter.models import Cluster, ClusterEvent, ProvisionStep
+
+PROTOBUF = {"Content-Type": "application/x-protobuf"}
+
+
+def _with_ingest(app: Any) -> Iterator[Any]:
+    if "ingest" not in app.blueprints:
+        app.register_blueprint(ingest.blueprint)
+    yield app
+    made = app.extensions.get("provlog_ingest")
+    if made is not None:
+        made["engine"].dispose()
+
+
+@pytest.fixture
+def ingest_app(app: Any) -> Iterator[Any]:
+    """The API app (auth none) serving the ingest endpoint."""
+    yield from _with_ingest(app)
+
+
+@pytest.fixture
+def ingest_token_app(token_app: Any) -> Iterator[Any]:
+    """The API app with token auth serving the ingest endpoint."""
+    yield from _with_ingest(token_app)
+
+
+def _spans(cluster: str = "c-1", tenant: str = "t-1", events: int = 3) -> list[ReadableSpan]:
+    kept: list[ReadableSpan] = []
+
+    class _Keep(SpanExporter):
+        def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+            kept.extend(spans)
+            return SpanExportResult.SUCCESS
+
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(_Keep()))
+    with (
+        otel_provlog.operation(cluster, "creating", tenant_id=tenant, tracer_provider=provider),
+        otel_provlog.step(
+            cluster, "Launching", total=events, tenant_id=tenant, tracer_provider=provider
+        ) as step,
+    ):
+        for number in range(events - 1):
+            step.add_success(instance_id=f"i-{number}")
+        with pytest.raises(OSError, match="down"), step.event(instance_id="i-last"):
+            raise OSError("down")
+    provider.shutdown()
+    return kept
+
+
+def _counts(url: str) -> tuple[int, int, int, int]:
+    engine = create_store_engine(url, writer=False)
+    try:
+        with session_factory(engine)() as session:
+            clusters = session.scalar(select(func.count()).select_from(Cluster))
+            events = session.scalar(select(func.count()).select_from(ClusterEvent))
+            step = session.scalars(select(ProvisionStep)).one_or_none()
+            return (
+                clusters or 0,
+                events or 0,
+                step.completed if step else -1,
+                step.failed if step else -1,
+            )
+    finally:
+        engine.dispose()
+
+
+def _json(spans: list[ReadableSpan]) -> bytes:
+    data = json_format.MessageToDict(encode_spans(spans))
+    for resource_spans in data["resourceSpans"]:
+        for scope_spans in resource_spans["scopeSpans"]:
+            for span in scope_spans["spans"]:
+                for key in ("traceId", "spanId", "parentSpanId"):
+                    if key in span:
+                        span[key] = base64.b64decode(span[key]).hex()
+    return json.dumps(data).encode()
+
+
+def test_protobuf_spans_are_stored_once(ingest_app: Any, database_url: str) -> None:
+    """A protobuf export is stored; sending it again changes nothing."""
+    client = ingest_app.test_client()
+    body = encode_spans(_spans()).SerializeToString()
+    for _ in range(2):
+        response = client.post("/v1/traces", data=body, headers=PROTOBUF)
+        assert response.status_code == 200, response.get_data(as_text=True)
+        assert response.mimetype == "application/x-protobuf"
+        answer = ExportTraceServiceResponse()
+        answer.ParseFromString(response.get_data())
+        assert answer.partial_success.rejected_spans == 0
+        assert _counts(database_url) == (1, 3, 2, 1)
+
+
+def test_json_and_gzip_bodies(ingest_app: Any, database_url: str) -> None:
+    """OTLP JSON and gzip-compressed protobuf bodies are read too."""
+    client = ingest_app.test_client()
+    response = client.post(
+        "/v1/traces", data=_json(_spans("c-1")), headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.get_json() == {}
+    compressed = gzip.compress(encode_spans(_spans("c-2")).SerializeToString())
+    response = client.post(
+        "/v1/traces", data=compressed, headers={**PROTOBUF, "Content-Encoding": "gzip"}
+    )
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert _counts(database_url)[:2] == (2, 6)
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "status"),
+    [
+        ({"Content-Type": "text/plain"}, b"hello", 415),
+        ({**PROTOBUF, "Content-Encoding": "br"}, b"x", 415),
+        ({**PROTOBUF, "Content-Encoding": "gzip"}, b"not gzip", 400),
+        (PROTOBUF, b"\xff\xff\xff garbage", 400),
+        ({"Content-Type": "application/json"}, b"[1]", 400),
+    ],
+)
+def test_bad_requests_get_json_errors(
+    ingest_app: Any, headers: dict[str, str], body: bytes, status: int
+) -> None:
+    """Wrong types, encodings and bodies are refused with the API's JSON errors."""
+    response = ingest_app.test_client().post("/v1/traces", data=body, headers=headers)
+    assert response.status_code == status
+    error = response.get_json()
+    assert error["error_code"] == status
+    assert error["error_message"]
+
+
+def test_unusable_spans_are_partial_success(ingest_app: Any, database_url: str) -> None:
+    """A span with unusable ids is counted in partial_success; the others are stored."""
+    data = json.loads(_json(_spans()))
+    spans = data["resourceSpans"][0]["scopeSpans"][0]["spans"]
+    spans[0]["traceId"] = "00" * 16
+    response = ingest_app.test_client().post(
+        "/v1/traces", data=json.dumps(data), headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 200
+    partial = response.get_json()["partialSuccess"]
+    assert int(partial["rejectedSpans"]) == 1
+    assert "trace_id" in partial["errorMessage"]
+
+
+def test_writing_needs_a_writer_credential(
+    ingest_token_app: Any, bearer: Any, database_url: str
+) -> None:
+    """Without a token 401, a reader 403, a writer 200; other tenants' spans are refused."""
+    client = ingest_token_app.test_client()
+    body = encode_spans(_spans()).SerializeToString()
+    assert client.post("/v1/traces", data=body, headers=PROTOBUF).status_code == 401
+    response = client.post("/v1/traces", data=body, headers={**PROTOBUF, **bearer("reader")})
+    assert response.status_code == 403
+    response = client.post("/v1/traces", data=body, headers={**PROTOBUF, **bearer("writer")})
+    assert response.status_code == 200
+    assert _counts(database_url) == (1, 3, 2, 1)
+    other = encode_spans(_spans("c-1", tenant="t-2")).SerializeToString()
+    response = client.post("/v1/traces", data=other, headers={**PROTOBUF, **bearer("writer")})
+    answer = ExportTraceServiceResponse()
+    answer.ParseFromString(response.get_data())
+    assert answer.partial_success.rejected_spans == 6
+    assert "another tenant" in answer.partial_success.error_message
+    assert _counts(database_url) == (1, 3, 2, 1)
+
+
+_CLIENT_SCRIPT = """
+import sys
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.exporter.otlp.proto.http import Compression
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+assert "otel_provlog" not in sys.modules
+provider = TracerProvider(resource=Resource.create({"service.name": "remote-agent"}))
+exporter = OTLPSpanExporter(
+    endpoint=sys.argv[1], headers={"Authorization": "Bearer " + sys.argv[2]},
+    compression=Compression.Gzip, timeout=10,
+)
+provider.add_span_processor(BatchSpanProcessor(exporter))
+tracer = provider.get_tracer("remote")
+base = {"provisioning.cluster.id": "c-remote", "provisioning.tenant.id": "t-1"}
+with tracer.start_as_current_span("scaling", attributes={
+        **base, "provisioning.span": "operation", "provisioning.step.type": "scaling",
+        "provisioning.cluster.name": "remote"}):
+    step_attrs = {**base, "provisioning.span": "step", "provisioning.step.name": "Waiting",
+                  "provisioning.step.type": "scaling", "provisioning.step.total": 4}
+    with tracer.start_as_current_span("Waiting", attributes=step_attrs):
+        tracer.start_span("Waiting started", attributes={
+            **step_attrs, "provisioning.span": "step.start"}).end()
+        for n in range(4):
+            with tracer.start_as_current_span("instance event", attributes={
+                    "provisioning.span": "event", "provisioning.cluster.id": "c-remote",
+                    "provisioning.instance.id": f"i-{n}", "provisioning.node_group.id": "ng"}):
+                pass
+    tracer.start_span("unrelated").end()
+assert provider.force_flush(15000)
+provider.shutdown()
+assert "otel_provlog" not in sys.modules
+print("sent")
+"""
+
+
+def test_the_real_otlp_http_exporter_feeds_the_store(
+    ingest_token_app: Any, database_url: str, tmp_path: Path
+) -> None:
+    """opentelemetry-exporter-otlp-proto-http in another process writes through the API."""
+    server = make_server("127.0.0.1", 0, ingest_token_app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    script = tmp_path / "agent.py"
+    script.write_text(textwrap.dedent(_CLIENT_SCRIPT))
+    try:
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-I",
+                str(script),
+                f"http://127.0.0.1:{server.server_port}/v1/traces",
+                "writer-secret",
+            ],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        server.shutdown()
+        thread.join(5)
+        server.server_close()
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "sent"
+    assert _counts(database_url) == (1, 4, 4, 0)
