@@ -34,7 +34,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 from opentelemetry import context as otel_context
 from sqlalchemy import Engine
@@ -43,6 +43,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from otel_provlog.exporter import spool
 from otel_provlog.exporter.processor import RateLimitedLog
 from otel_provlog.exporter.records import SpanRecord, decode_record
+from otel_provlog.exporter.writer import WriteResult, expire_stale_steps, write_batch
 
 __all__ = [
     "DEFAULT_BATCH_RECORDS",
@@ -64,7 +65,7 @@ _LOCK_POLL: Final = 0.2
 
 logger = logging.getLogger("otel_provlog.exporter.drain")
 
-WriteBatch = Callable[[sessionmaker[Session], list[SpanRecord]], Any]
+WriteBatch = Callable[[sessionmaker[Session], list[SpanRecord]], WriteResult]
 """The shape of :func:`~otel_provlog.exporter.writer.write_batch`."""
 
 
@@ -140,23 +141,16 @@ class Drain:
         return self._factory
 
     def _write_batch(self, records: list[SpanRecord]) -> None:
-        factory = self._session_factory()
-        if self._write is None:
-            from otel_provlog.exporter.writer import write_batch
-
-            result: Any = write_batch(factory, records)
-        else:
-            result = self._write(factory, records)
-        self.counters.written += int(getattr(result, "written", 0))
-        self.counters.duplicates += int(getattr(result, "duplicates", 0))
-        self.counters.rejected += int(getattr(result, "rejected", 0))
+        write = write_batch if self._write is None else self._write
+        result = write(self._session_factory(), records)
+        self.counters.written += result.written
+        self.counters.duplicates += result.duplicates
+        self.counters.rejected += len(result.rejected)
 
     def _expire_stale(self) -> None:
         if self.stale_after is None or time.monotonic() < self._next_expiry:
             return
         self._next_expiry = time.monotonic() + min(60.0, max(1.0, self.stale_after / 10))
-        from otel_provlog.exporter.writer import expire_stale_steps
-
         with self._session_factory().begin() as session:
             expired = expire_stale_steps(
                 session, now=datetime.now(UTC), stale_after=self.stale_after

@@ -52,6 +52,7 @@ from typing import IO, Any, Final, Literal
 
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
+from sqlalchemy.engine import make_url
 
 from otel_provlog.config import Settings, load_settings
 from otel_provlog.exporter import spool
@@ -108,6 +109,7 @@ class _DrainProcess:
         self._counters = DrainCounters()
         command = [
             sys.executable,
+            "-P",  # the working directory must not shadow the installed package
             "-m",
             "otel_provlog.exporter.drain",
             "--spool-dir",
@@ -289,6 +291,31 @@ def _pick_provider(given: trace.TracerProvider | None) -> tuple[TracerProvider, 
     return provider, True
 
 
+def _start_drain(
+    mode: DrainMode, settings: Settings, spool_dir: Path, *, upgrade: bool, linger: float
+) -> _DrainThread | _DrainProcess | None:
+    if mode == "none":
+        return None
+    if mode == "process":
+        try:
+            return _DrainProcess(settings, spool_dir, upgrade=upgrade, linger=linger)
+        except OSError:
+            logger.exception("otel_provlog: no drain process; draining in a thread instead")
+    stale_after = settings.stale_after or None
+    drain = Drain(spool_dir, settings.database_url, upgrade=upgrade, stale_after=stale_after)
+    return _DrainThread(drain, linger)
+
+
+def _absolute(database_url: str) -> str:
+    """Make a relative SQLite path absolute: the drain may not share our working directory."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return database_url
+    if url.database.startswith("file:") or os.path.isabs(url.database):
+        return database_url
+    return url.set(database=os.path.abspath(url.database)).render_as_string(hide_password=False)
+
+
 def _attach_forwarding(provider: TracerProvider, settings: Settings) -> ForwardingHandle | None:
     try:
         return attach_forwarding(provider, settings)
@@ -333,40 +360,17 @@ def configure(
     if not settings.enabled:
         logger.info("otel_provlog: recording is off; the store path is not attached")
         return NoopStorePath()
+    settings = dataclasses.replace(settings, database_url=_absolute(settings.database_url))
     _reap()
     provider, owns = _pick_provider(tracer_provider)
-    spool_dir = spool.spool_dir_for(settings)
+    spool_dir = spool.spool_dir_for(settings).absolute()
     key = (id(provider), spool_dir)
     with _ACTIVE_LOCK:
         existing = _ACTIVE.get(key)
         if existing is not None:
             return existing
         writer = spool.SpoolWriter(spool_dir, segment_bytes=segment_bytes)
-        runner: _DrainThread | _DrainProcess | None = None
-        if drain == "thread":
-            runner = _DrainThread(
-                Drain(
-                    spool_dir,
-                    settings.database_url,
-                    upgrade=upgrade,
-                    stale_after=settings.stale_after or None,
-                ),
-                linger,
-            )
-        elif drain == "process":
-            try:
-                runner = _DrainProcess(settings, spool_dir, upgrade=upgrade, linger=linger)
-            except OSError:
-                logger.exception("otel_provlog: no drain process; draining in a thread")
-                runner = _DrainThread(
-                    Drain(
-                        spool_dir,
-                        settings.database_url,
-                        upgrade=upgrade,
-                        stale_after=settings.stale_after or None,
-                    ),
-                    linger,
-                )
+        runner = _start_drain(drain, settings, spool_dir, upgrade=upgrade, linger=linger)
         processor = SpoolSpanProcessor(writer, shutdown_timeout_millis=shutdown_timeout_millis)
         handle = StorePath(settings, processor, provider, owns_provider=owns, drain=runner)
         processor.on_shutdown = handle._stop_drain

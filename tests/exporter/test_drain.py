@@ -70,7 +70,7 @@ class FakeStore:
             else:
                 self.rows[record["span_id"]] = record["end_ns"]
                 written += 1
-        return SimpleNamespace(written=written, duplicates=duplicates, rejected=0)
+        return SimpleNamespace(written=written, duplicates=duplicates, rejected=[])
 
 
 def _drain(tmp_path, store, **options):

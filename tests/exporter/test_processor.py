@@ -51,7 +51,7 @@ def _spooled(directory):
 
 
 def _store(factory, records):
-    return SimpleNamespace(written=len(records), duplicates=0, rejected=0)
+    return SimpleNamespace(written=len(records), duplicates=0, rejected=[])
 
 
 def test_provisioning_spans_are_spooled_and_others_ignored(tmp_path):

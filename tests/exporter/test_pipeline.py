@@ -1,0 +1,270 @@
+"""configure() end to end on every backend: live, durable across kill -9, exactly once."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from sqlalchemy import func, select
+
+from otel_provlog import attributes as attr
+from otel_provlog.exporter import spool
+from otel_provlog.exporter.database import create_store_engine
+from otel_provlog.exporter.models import ClusterEvent, ProvisionStep
+from otel_provlog.exporter.pipeline import NoopStorePath, StorePath, configure
+
+CHILD = """
+import sys, time
+from opentelemetry.sdk.trace import TracerProvider
+from otel_provlog.exporter.pipeline import configure
+
+url, spool_dir, drain, cluster, count = sys.argv[1:6]
+provider = TracerProvider()
+store = configure(
+    tracer_provider=provider, database_url=url, spool_dir=spool_dir, drain=drain, linger=20
+)
+tracer = provider.get_tracer("child")
+step = {
+    "provisioning.span": "step", "provisioning.cluster.id": cluster,
+    "provisioning.tenant.id": "t-1", "provisioning.step.name": "Waiting for ssh",
+    "provisioning.step.type": "creating", "provisioning.step.total": int(count),
+}
+with tracer.start_as_current_span("Waiting for ssh", attributes=step):
+    tracer.start_span("started", attributes={**step, "provisioning.span": "step.start"}).end()
+    for n in range(int(count)):
+        with tracer.start_as_current_span("event", attributes={
+            "provisioning.span": "event", "provisioning.cluster.id": cluster,
+            "provisioning.node_group.id": "ng-1", "provisioning.instance.id": f"i-{n}",
+            "provisioning.instance.name": f"worker-{n}",
+        }):
+            pass
+    if sys.argv[6:] == ["flush"]:
+        assert store.force_flush(60_000)
+        store.shutdown()
+        sys.exit(0)
+    print("ended", flush=True)
+    time.sleep(120)
+"""
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path, monkeypatch):
+    """Run from tmp_path, so no process started here sees the source tree."""
+    monkeypatch.chdir(tmp_path)
+
+
+def _step(cluster: str, total: int = 0) -> dict[str, object]:
+    return {
+        attr.SPAN_KIND: attr.SPAN_STEP,
+        attr.CLUSTER_ID: cluster,
+        attr.TENANT_ID: "t-1",
+        attr.STEP_NAME: "Launching instances",
+        attr.STEP_TYPE: "creating",
+        attr.STEP_TOTAL: total,
+    }
+
+
+def _event(cluster: str, n: int) -> dict[str, object]:
+    return {
+        attr.SPAN_KIND: attr.SPAN_EVENT,
+        attr.CLUSTER_ID: cluster,
+        attr.NODE_GROUP_ID: "ng-1",
+        attr.INSTANCE_ID: f"i-{n}",
+        attr.INSTANCE_NAME: f"worker-{n}",
+    }
+
+
+def _counts(url: str, cluster: str) -> tuple[int, int]:
+    engine = create_store_engine(url, writer=False)
+    try:
+        with engine.connect() as connection:
+            steps = connection.execute(
+                select(func.count()).where(ProvisionStep.cluster_id == cluster)
+            ).scalar_one()
+            events = connection.execute(
+                select(func.count()).where(ClusterEvent.cluster_id == cluster)
+            ).scalar_one()
+    finally:
+        engine.dispose()
+    return steps, events
+
+
+def _wait_for(url: str, cluster: str, expected: tuple[int, int], timeout: float) -> float:
+    started = time.monotonic()
+    while _counts(url, cluster) != expected:
+        if time.monotonic() - started > timeout:
+            raise AssertionError(f"{_counts(url, cluster)} != {expected} after {timeout} s")
+        time.sleep(0.02)
+    return time.monotonic() - started
+
+
+def _configure(url: str, tmp_path, **options) -> StorePath:
+    provider = TracerProvider(shutdown_on_exit=False)
+    options.setdefault("linger", 5)
+    handle = configure(
+        tracer_provider=provider, database_url=url, spool_dir=str(tmp_path / "spool"), **options
+    )
+    assert isinstance(handle, StorePath)
+    return handle
+
+
+def _child(url: str, tmp_path, drain: str, cluster: str, count: int, *extra: str):
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            CHILD,
+            url,
+            str(tmp_path / "spool"),
+            drain,
+            cluster,
+            str(count),
+            *list(extra),
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+    )
+
+
+def _kill_when_ended(child: subprocess.Popen[bytes]) -> None:
+    assert child.stdout is not None
+    try:
+        assert child.stdout.readline() == b"ended\n"
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=10)
+        child.stdout.close()
+
+
+def test_events_are_live_within_a_second_without_flush(database_url, tmp_path):
+    """A running step shows at once, then each event within a second of ending, unflushed."""
+    cluster = f"c-{uuid.uuid4().hex[:8]}"
+    store = _configure(database_url, tmp_path)
+    tracer = store.tracer_provider.get_tracer("test")
+    try:
+        with tracer.start_as_current_span("Launching instances", attributes=_step(cluster, 5)):
+            marker = {**_step(cluster, 5), attr.SPAN_KIND: attr.SPAN_STEP_START}
+            tracer.start_span("started", attributes=marker).end()
+            _wait_for(database_url, cluster, (1, 0), timeout=30)  # includes the drain's start
+            for n in range(5):
+                with tracer.start_as_current_span("event", attributes=_event(cluster, n)):
+                    pass
+                assert _wait_for(database_url, cluster, (1, n + 1), timeout=5) < 1.0
+        assert store.force_flush(10_000)
+        counters = store.counters()
+        assert (counters.appended, counters.dropped) == (7, 0)
+    finally:
+        store.shutdown()
+
+
+def test_thousands_of_events_per_second_stay_live(database_url, tmp_path):
+    """Events produced at full speed reach the store within a second of the last one."""
+    cluster = f"c-{uuid.uuid4().hex[:8]}"
+    store = _configure(database_url, tmp_path)
+    tracer = store.tracer_provider.get_tracer("test")
+    try:
+        with tracer.start_as_current_span("Launching instances", attributes=_step(cluster)):
+            marker = {**_step(cluster), attr.SPAN_KIND: attr.SPAN_STEP_START}
+            tracer.start_span("started", attributes=marker).end()
+            _wait_for(database_url, cluster, (1, 0), timeout=30)
+            started = time.monotonic()
+            for n in range(3000):
+                with tracer.start_as_current_span("event", attributes=_event(cluster, n)):
+                    pass
+            produced = time.monotonic() - started
+            lag = _wait_for(database_url, cluster, (1, 3000), timeout=20)
+        assert 3000 / produced > 1000
+        assert lag < 1.0
+    finally:
+        store.shutdown()
+
+
+@pytest.mark.parametrize("drain", ["none", "process"])
+def test_spans_of_a_killed_process_reach_the_store(database_url, tmp_path, drain):
+    """After kill -9: the drain that outlived it or the next configure() stores every span once."""
+    cluster = f"c-{uuid.uuid4().hex[:8]}"
+    _kill_when_ended(_child(database_url, tmp_path, drain, cluster, 200))
+    if drain == "process":  # its drain process outlived it
+        _wait_for(database_url, cluster, (1, 200), timeout=30)
+    store = _configure(database_url, tmp_path)
+    try:
+        assert store.force_flush(30_000)
+        assert _counts(database_url, cluster) == (1, 200)
+        assert list((tmp_path / "spool").glob("*.seg")) == []
+    finally:
+        store.shutdown()
+
+
+def test_processes_write_one_store_while_a_reader_reads(database_url, tmp_path):
+    """Four processes with drains of their own fill one store; a reader reads throughout."""
+    cluster = f"c-{uuid.uuid4().hex[:8]}"
+    children = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                CHILD,
+                database_url,
+                str(tmp_path / f"spool-{n}"),
+                "process",
+                f"{cluster}-{n}",
+                "150",
+                "flush",
+            ],
+            cwd=tmp_path,
+        )
+        for n in range(4)
+    ]
+    reads = 0
+    while any(child.poll() is None for child in children):
+        _counts(database_url, f"{cluster}-0")
+        reads += 1
+    assert [child.wait(timeout=60) for child in children] == [0, 0, 0, 0]
+    assert reads > 0
+    for n in range(4):
+        assert _counts(database_url, f"{cluster}-{n}") == (1, 150)
+
+
+def test_disabled_attaches_nothing(tmp_path):
+    """With recording off configure() returns a no-op handle and adds no processor."""
+    provider = TracerProvider(shutdown_on_exit=False)
+    handle = configure(tracer_provider=provider, enabled=False, spool_dir=str(tmp_path / "s"))
+    assert isinstance(handle, NoopStorePath)
+    assert handle.force_flush() is True
+    handle.shutdown()
+    assert provider._active_span_processor._span_processors == ()
+    assert not (tmp_path / "s").exists()
+
+
+def test_configure_is_idempotent_and_checks_its_arguments(tmp_path):
+    """Configuring the same provider and spool twice returns one handle; bad options raise."""
+    provider = TracerProvider(shutdown_on_exit=False)
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    first = configure(tracer_provider=provider, database_url=url, spool_dir="s", drain="none")
+    try:
+        again = configure(tracer_provider=provider, database_url=url, spool_dir="s", drain="none")
+        assert again is first
+        assert first.spool_dir == tmp_path / "s"
+        assert first.settings.database_url == url
+    finally:
+        first.shutdown()
+    with pytest.raises(ValueError, match="drain"):
+        configure(tracer_provider=provider, drain="fork")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="unknown setting"):
+        configure(tracer_provider=provider, colour="blue")
+
+
+def test_relative_sqlite_paths_are_made_absolute(tmp_path):
+    """A relative SQLite URL names the same file for the drain, wherever it runs."""
+    provider = TracerProvider(shutdown_on_exit=False)
+    handle = configure(tracer_provider=provider, database_url="sqlite:///rel.db", drain="none")
+    try:
+        assert handle.settings.database_url == f"sqlite:///{tmp_path / 'rel.db'}"
+        assert handle.spool_dir == spool.default_spool_dir(handle.settings.database_url)
+    finally:
+        handle.shutdown()
