@@ -51,7 +51,7 @@ def create_app(
     Raises:
         ValueError: for an unknown authentication mode or a malformed token table.
     """
-    from otel_provlog.api import clusters, events, meta, sahara_v2
+    from otel_provlog.api import clusters, events, ingest, meta, sahara_v2
     from otel_provlog.api.auth import Authenticator, install_auth
     from otel_provlog.api.database import create_reader_engine, install_database
     from otel_provlog.api.errors import install_error_handlers
@@ -80,4 +80,5 @@ def create_app(
     install_database(app, engine or create_reader_engine(app.config["PROVLOG_DATABASE_URL"]))
     for blueprint in (clusters.blueprint, sahara_v2.blueprint, events.blueprint, meta.blueprint):
         app.register_blueprint(blueprint)
+    app.register_blueprint(ingest.blueprint)
     return app
