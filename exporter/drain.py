@@ -378,16 +378,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     spool_dir = args.spool_dir or spool.spool_dir_for(settings)
     stale_after = settings.stale_after if args.stale_after is None else args.stale_after
 
+    reporting = [args.report]
+
     def report(counters: DrainCounters) -> None:
-        sys.stdout.write(json.dumps(asdict(counters)) + "\n")
-        sys.stdout.flush()
+        if reporting[0]:
+            try:
+                sys.stdout.write(json.dumps(asdict(counters)) + "\n")
+                sys.stdout.flush()
+            except OSError:  # whoever read the reports is gone
+                reporting[0] = False
 
     drain = Drain(
         spool_dir,
         settings.database_url,
         upgrade=not args.no_upgrade,
         stale_after=stale_after or None,
-        on_batch=report if args.report else None,
+        on_batch=report,
     )
     finish, abort = threading.Event(), threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: abort.set())
