@@ -23,6 +23,7 @@ started it shut down or died): it stores what is left and exits, or gives up aft
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -375,6 +376,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = load_settings()
     if args.database_url:
         settings = load_settings(database_url=args.database_url)
+    settings = dataclasses.replace(
+        settings, database_url=spool.absolute_database_url(settings.database_url)
+    )
     spool_dir = args.spool_dir or spool.spool_dir_for(settings)
     stale_after = settings.stale_after if args.stale_after is None else args.stale_after
 

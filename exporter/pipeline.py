@@ -52,7 +52,6 @@ from typing import IO, Any, Final, Literal
 
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
-from sqlalchemy.engine import make_url
 
 from otel_provlog.config import Settings, load_settings
 from otel_provlog.exporter import spool
@@ -306,16 +305,6 @@ def _start_drain(
     return _DrainThread(drain, linger)
 
 
-def _absolute(database_url: str) -> str:
-    """Make a relative SQLite path absolute: the drain may not share our working directory."""
-    url = make_url(database_url)
-    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
-        return database_url
-    if url.database.startswith("file:") or os.path.isabs(url.database):
-        return database_url
-    return url.set(database=os.path.abspath(url.database)).render_as_string(hide_password=False)
-
-
 def _attach_forwarding(provider: TracerProvider, settings: Settings) -> ForwardingHandle | None:
     try:
         return attach_forwarding(provider, settings)
@@ -360,7 +349,9 @@ def configure(
     if not settings.enabled:
         logger.info("otel_provlog: recording is off; the store path is not attached")
         return NoopStorePath()
-    settings = dataclasses.replace(settings, database_url=_absolute(settings.database_url))
+    settings = dataclasses.replace(
+        settings, database_url=spool.absolute_database_url(settings.database_url)
+    )
     _reap()
     provider, owns = _pick_provider(tracer_provider)
     spool_dir = spool.spool_dir_for(settings).absolute()

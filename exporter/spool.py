@@ -28,7 +28,6 @@ import hashlib
 import os
 import secrets
 import threading
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -40,12 +39,12 @@ __all__ = [
     "DRAIN_LOCK",
     "Segment",
     "SpoolWriter",
+    "absolute_database_url",
     "default_spool_dir",
     "delete_segment",
     "is_stored",
     "is_writer_alive",
     "list_segments",
-    "pending_targets",
     "read_checkpoint",
     "read_lines",
     "remove_writer_lock",
@@ -64,15 +63,30 @@ LOCK_SUFFIX: Final = ".lock"
 _READ_CHUNK: Final = 1024 * 1024
 
 
+def absolute_database_url(database_url: str) -> str:
+    """Make a relative SQLite path absolute: a drain may not share our working directory."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(database_url)
+    database = url.database
+    if url.get_backend_name() != "sqlite" or database in (None, "", ":memory:"):
+        return database_url
+    assert database is not None
+    if database.startswith("file:") or os.path.isabs(database):
+        return database_url
+    return url.set(database=os.path.abspath(database)).render_as_string(hide_password=False)
+
+
 def default_spool_dir(database_url: str) -> Path:
     """Return the default spool directory of the store at ``database_url``.
 
     ``$XDG_STATE_HOME/otel-provlog/spool/<hash>`` (``~/.local/state`` when unset), where
-    ``<hash>`` is a short digest of the URL: each store has a spool of its own, and every
+    ``<hash>`` is a short digest of the URL (relative SQLite paths made absolute first,
+    see :func:`absolute_database_url`): each store has a spool of its own, and every
     process configured with the same store on this machine shares it.
     """
     state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    digest = hashlib.sha256(database_url.encode("utf-8")).hexdigest()[:16]
+    digest = hashlib.sha256(absolute_database_url(database_url).encode("utf-8")).hexdigest()[:16]
     return Path(state) / "otel-provlog" / "spool" / digest
 
 
@@ -319,19 +333,6 @@ class SpoolWriter:
                 with contextlib.suppress(OSError):
                     os.close(fd)
         self._fd = self._lock_fd = None
-
-
-def pending_targets(directory: Path, writers: Iterable[str]) -> list[tuple[Segment, int]]:
-    """Return each segment of ``writers`` with its current size: what must be stored."""
-    wanted = set(writers)
-    targets: list[tuple[Segment, int]] = []
-    for segment in list_segments(directory):
-        if segment.writer in wanted:
-            try:
-                targets.append((segment, segment.path.stat().st_size))
-            except FileNotFoundError:
-                continue
-    return targets
 
 
 def is_stored(segment: Segment, size: int) -> bool:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import click
 
+from otel_provlog.cli.drain_commands import drain
 from otel_provlog.config import load_settings
 
 __all__ = ["provlog"]
@@ -89,3 +90,6 @@ def demo(no_serve: bool) -> None:
     migrate.upgrade(url)
     click.echo(f"store ready at {url}")
     click.echo("the simulated provisioning and the API are not part of this version yet")
+
+
+provlog.add_command(drain)

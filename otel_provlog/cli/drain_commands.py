@@ -1,0 +1,105 @@
+"""``provlog drain``: a long-running drain of a spool directory, e.g. as a sidecar.
+
+Programs configured with ``drain="none"`` (or whose own drain process is gone) only append
+to the spool; this command moves it into the store, retrying while the database is down,
+until it receives SIGTERM or SIGINT (or, with ``--until-empty``, once the spool is stored).
+Only one drain works on a spool at a time; a second one waits for the first to leave.
+
+Exit codes: 0 stopped on request or the spool is stored, 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from pathlib import Path
+
+import click
+
+from otel_provlog.config import load_settings
+
+__all__ = ["drain"]
+
+
+@click.command()
+@click.option(
+    "--database-url",
+    envvar="PROVLOG_DATABASE_URL",
+    default=None,
+    help="SQLAlchemy URL of the store [env: PROVLOG_DATABASE_URL; default sqlite:///provlog.db]",
+)
+@click.option(
+    "--spool-dir",
+    envvar="PROVLOG_SPOOL_DIR",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="The spool to drain [env: PROVLOG_SPOOL_DIR; default: derived from the URL]",
+)
+@click.option("--no-upgrade", is_flag=True, help="Do not upgrade the schema before writing.")
+@click.option(
+    "--until-empty",
+    is_flag=True,
+    help="Leave once the spool is stored (or after --linger seconds of failures).",
+)
+@click.option(
+    "--linger",
+    type=float,
+    default=60.0,
+    show_default=True,
+    help="With --until-empty: seconds to keep retrying a failing database.",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log every stored batch.")
+def drain(
+    database_url: str | None,
+    spool_dir: Path | None,
+    no_upgrade: bool,
+    until_empty: bool,
+    linger: float,
+    verbose: bool,
+) -> None:
+    """Move spooled spans into the store, exactly once, until stopped."""
+    from otel_provlog.exporter import spool
+    from otel_provlog.exporter.drain import Drain, DrainCounters
+
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING)
+    try:
+        settings = load_settings(**({"database_url": database_url} if database_url else {}))
+    except ValueError as error:
+        raise click.UsageError(str(error)) from error
+    url = spool.absolute_database_url(settings.database_url)
+    directory = (spool_dir or spool.default_spool_dir(url)).absolute()
+
+    def report(counters: DrainCounters) -> None:
+        if verbose:
+            click.echo(
+                f"written {counters.written}, duplicates {counters.duplicates}, "
+                f"rejected {counters.rejected}"
+            )
+
+    worker = Drain(
+        directory,
+        url,
+        upgrade=not no_upgrade,
+        stale_after=settings.stale_after or None,
+        on_batch=report,
+    )
+    finish, abort = threading.Event(), threading.Event()
+    if until_empty:
+        finish.set()
+    signal.signal(signal.SIGTERM, lambda *_: abort.set())
+    signal.signal(signal.SIGINT, lambda *_: abort.set())
+    click.echo(f"draining {directory} into {_safe(url)}", err=True)
+    worker.run(finish=finish, abort=abort, linger=linger)
+    counters = worker.counters
+    click.echo(
+        f"stored {counters.written}, duplicates {counters.duplicates}, "
+        f"rejected {counters.rejected}",
+        err=True,
+    )
+
+
+def _safe(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
