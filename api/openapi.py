@@ -10,6 +10,7 @@ import copy
 from functools import cache
 from typing import Any, Final
 
+from otel_provlog.api.events import STEP_STATUSES, STEP_TYPES
 from otel_provlog.api.params import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from otel_provlog.exporter.queries import CLUSTER_SORT_KEYS, EVENT_SORT_KEYS, STEP_SORT_KEYS
 
@@ -18,6 +19,9 @@ __all__ = ["openapi_document"]
 Json = dict[str, Any]
 
 _REF: Final = "#/components/schemas/"
+_PRINTABLE: Final = "^[^\\x00-\\x1f\\x7f]+$"
+"""Ids and texts in paths and queries: no control characters (others are a 400)."""
+_NO_COMMA: Final = "^[^\\x00-\\x1f\\x7f,]{1,255}$"
 
 
 def _ref(name: str) -> Json:
@@ -205,7 +209,16 @@ def _query(name: str, description: str, schema: Json | None = None) -> Json:
         "in": "query",
         "required": False,
         "description": description,
-        "schema": schema or _str(minLength=1, maxLength=255),
+        "schema": schema or _str(minLength=1, maxLength=255, pattern=_PRINTABLE),
+    }
+
+
+def _list_query(name: str, description: str, values: list[str] | None = None) -> Json:
+    item = _str(enum=values) if values else _str(minLength=1, pattern=_NO_COMMA)
+    return {
+        **_query(name, description + " Comma separated, or repeated.", _array(item)),
+        "style": "form",
+        "explode": False,
     }
 
 
@@ -214,7 +227,7 @@ def _path(name: str) -> Json:
         "name": name,
         "in": "path",
         "required": True,
-        "schema": _str(minLength=1, maxLength=255),
+        "schema": _str(minLength=1, maxLength=255, pattern=_PRINTABLE),
     }
 
 
@@ -241,8 +254,8 @@ _SHOW_PROGRESS = _query(
 _SUCCESSFUL = _query("successful", "true or false.", _str(enum=["true", "false"]))
 _EVENT_FILTERS = [
     _query("provision_step", "Only events of this step (its id).", _str(format="uuid")),
-    _query("node_group_id", "Only events of these node groups (comma separated)."),
-    _query("instance_id", "Only events of these instances (comma separated)."),
+    _list_query("node_group_id", "Only events of these node groups."),
+    _list_query("instance_id", "Only events of these instances."),
 ]
 _ERRORS = (400, 401, 403, 404, 500)
 
@@ -265,15 +278,13 @@ def _paths() -> Json:
     tenant, cluster = _path("tenant_id"), _path("cluster_id")
     cluster_list = [
         _query("name", "Only clusters of this name."),
-        _query("status", "Only clusters in these statuses (comma separated)."),
+        _list_query("status", "Only clusters in these statuses."),
         *_WINDOW,
         *_pagination(CLUSTER_SORT_KEYS),
     ]
     step_filters = [
-        _query(
-            "status", "Step statuses (comma separated): running, successful, failed, interrupted."
-        ),
-        _query("step_type", "Step types (comma separated): creating, scaling, deleting."),
+        _list_query("status", "Only steps in these statuses.", list(STEP_STATUSES)),
+        _list_query("step_type", "Only steps of these types.", list(STEP_TYPES)),
         _query("step_name", "Only steps of this name."),
         _query(
             "successful",
@@ -396,6 +407,8 @@ def _schemas() -> Json:
 
 @cache
 def _document() -> Json:
+    from otel_provlog.api import ingest
+
     return {
         "openapi": "3.0.3",
         "info": {
@@ -407,7 +420,7 @@ def _document() -> Json:
                 "error_code, error_name, error_message and request_id."
             ),
         },
-        "paths": _paths(),
+        "paths": {**_paths(), **ingest.openapi_paths()},
         "components": {
             "schemas": _schemas(),
             "responses": {
