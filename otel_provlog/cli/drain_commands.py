@@ -87,10 +87,16 @@ def drain(
     finish, abort = threading.Event(), threading.Event()
     if until_empty:
         finish.set()
-    signal.signal(signal.SIGTERM, lambda *_: abort.set())
-    signal.signal(signal.SIGINT, lambda *_: abort.set())
+    previous = {
+        number: signal.signal(number, lambda *_: abort.set())
+        for number in (signal.SIGTERM, signal.SIGINT)
+    }
     click.echo(f"draining {directory} into {_safe(url)}", err=True)
-    worker.run(finish=finish, abort=abort, linger=linger)
+    try:
+        worker.run(finish=finish, abort=abort, linger=linger)
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
     counters = worker.counters
     click.echo(
         f"stored {counters.written}, duplicates {counters.duplicates}, "

@@ -30,23 +30,25 @@ time.sleep(60)
 """
 
 
+def _record(n: int) -> dict:
+    return {
+        "v": 1,
+        "trace_id": TRACE,
+        "span_id": f"{n:016x}",
+        "parent_span_id": None,
+        "kind": "event",
+        "name": "instance event",
+        "start_ns": n,
+        "end_ns": n + 1,
+        "status": "ok",
+        "status_message": None,
+        "attributes": {"provisioning.span": "event", "provisioning.cluster.id": "c-1"},
+        "exception": None,
+    }
+
+
 def _line(n: int) -> bytes:
-    return encode_record(
-        {
-            "v": 1,
-            "trace_id": TRACE,
-            "span_id": f"{n:016x}",
-            "parent_span_id": None,
-            "kind": "event",
-            "name": "instance event",
-            "start_ns": n,
-            "end_ns": n + 1,
-            "status": "ok",
-            "status_message": None,
-            "attributes": {"provisioning.span": "event", "provisioning.cluster.id": "c-1"},
-            "exception": None,
-        }
-    )
+    return encode_record(_record(n))
 
 
 class FakeStore:
@@ -215,3 +217,40 @@ def test_a_finishing_drain_gives_up_after_its_linger(tmp_path):
     _drain(tmp_path, store, backoff_max=0.1).run(finish=finish, linger=0.5)
     assert 0.4 < time.monotonic() - started < 3
     assert len(spool.list_segments(tmp_path / "spool")) == 1
+
+
+def test_provlog_drain_stores_a_spool_until_empty(database_url, tmp_path):
+    """``provlog drain --until-empty`` stores a spool left by others, then leaves."""
+    from click.testing import CliRunner
+    from sqlalchemy import func, select
+
+    from otel_provlog.cli.commands import provlog
+    from otel_provlog.exporter.database import create_store_engine
+    from otel_provlog.exporter.models import ClusterEvent, ProvisionStep
+
+    step = dict(_record(1), kind="step", parent_span_id=None)
+    step["attributes"] = {
+        "provisioning.span": "step",
+        "provisioning.cluster.id": "c-cli",
+        "provisioning.step.name": "Waiting for ssh",
+    }
+    writer = spool.SpoolWriter(tmp_path / "spool")
+    writer.append(encode_record(step))
+    for n in range(2, 12):
+        event = dict(_record(n), parent_span_id=f"{1:016x}")
+        event["attributes"] = {"provisioning.span": "event", "provisioning.cluster.id": "c-cli"}
+        writer.append(encode_record(event))
+    writer.close()
+    result = CliRunner().invoke(
+        provlog,
+        ["drain", "--until-empty", "--spool-dir", str(tmp_path / "spool")],
+        env={"PROVLOG_DATABASE_URL": database_url},
+    )
+    assert result.exit_code == 0, result.output
+    assert "stored 11, duplicates 0, rejected 0" in result.output
+    engine = create_store_engine(database_url, writer=False)
+    with engine.connect() as connection:
+        assert connection.execute(select(func.count()).select_from(ProvisionStep)).scalar() == 1
+        assert connection.execute(select(func.count()).select_from(ClusterEvent)).scalar() == 10
+    engine.dispose()
+    assert [path.name for path in (tmp_path / "spool").iterdir()] == [spool.DRAIN_LOCK]
