@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Final
 
 from flask import Flask, g, request
+from werkzeug.datastructures import Headers
 
 from otel_provlog.api.errors import ApiError
 
@@ -157,6 +158,9 @@ def read_tokens_file(path: str) -> dict[str, Principal]:
     return table
 
 
+HeaderSource = Mapping[str, str] | Headers
+"""Request headers: a plain mapping or Werkzeug's case-insensitive ``Headers``."""
+
 _ANONYMOUS: Final = Principal(tenant_id=None, roles=frozenset({ADMIN}), anonymous=True)
 
 
@@ -181,7 +185,7 @@ class Authenticator:
             tokens.update(parse_tokens(env.get("PROVLOG_API_TOKENS", "")))
         return cls(mode, tokens)
 
-    def authenticate(self, headers: Mapping[str, str]) -> Principal:
+    def authenticate(self, headers: HeaderSource) -> Principal:
         """Return the caller behind ``headers``.
 
         Raises:
@@ -193,7 +197,7 @@ class Authenticator:
             return self._from_token(headers)
         return self._from_proxy(headers)
 
-    def _from_token(self, headers: Mapping[str, str]) -> Principal:
+    def _from_token(self, headers: HeaderSource) -> Principal:
         token = headers.get("X-Auth-Token", "").strip()
         scheme, _, value = headers.get("Authorization", "").strip().partition(" ")
         if scheme.lower() == "bearer" and value.strip():
@@ -203,7 +207,7 @@ class Authenticator:
             raise _unauthorized()
         return principal
 
-    def _from_proxy(self, headers: Mapping[str, str]) -> Principal:
+    def _from_proxy(self, headers: HeaderSource) -> Principal:
         status = headers.get("X-Identity-Status")
         if status is not None and status.strip().lower() != "confirmed":
             raise _unauthorized()
