@@ -9,6 +9,7 @@ import time
 import uuid
 
 import pytest
+from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from sqlalchemy import func, select
 
@@ -268,3 +269,95 @@ def test_relative_sqlite_paths_are_made_absolute(tmp_path):
         assert handle.spool_dir == spool.default_spool_dir(handle.settings.database_url)
     finally:
         handle.shutdown()
+
+
+GLOBAL_PROVIDER = """
+import sys
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+import otel_provlog
+
+preset = TracerProvider() if sys.argv[2] == "preset" else None
+if preset is not None:
+    trace.set_tracer_provider(preset)
+store = otel_provlog.configure(database_url=sys.argv[1], spool_dir="spool", drain="none")
+assert store.tracer_provider is trace.get_tracer_provider()
+assert preset is None or store.tracer_provider is preset
+assert otel_provlog.configure(database_url=sys.argv[1], spool_dir="spool", drain="none") is store
+store.shutdown()
+"""
+
+
+@pytest.mark.parametrize("preset", ["preset", "unset"])
+def test_configure_uses_or_installs_the_global_provider(tmp_path, preset):
+    """Without a provider, configure() attaches to the global SDK one, or installs its own."""
+    child = subprocess.run(
+        [sys.executable, "-c", GLOBAL_PROVIDER, f"sqlite:///{tmp_path / 's.db'}", preset],
+        cwd=tmp_path,
+        timeout=60,
+        check=False,
+    )
+    assert child.returncode == 0
+
+
+def test_silent_steps_are_marked_interrupted(database_url, tmp_path):
+    """A step whose process went silent is marked interrupted after stale_after."""
+    cluster = f"c-{uuid.uuid4().hex[:8]}"
+    store = _configure(database_url, tmp_path, drain="thread", stale_after=1.0)
+    try:
+        tracer = store.tracer_provider.get_tracer("test")
+        step = tracer.start_span("Launching instances", attributes=_step(cluster, 3))
+        marker = {**_step(cluster, 3), attr.SPAN_KIND: attr.SPAN_STEP_START}
+        with trace.use_span(step):
+            tracer.start_span("started", attributes=marker).end()
+        assert store.force_flush(10_000)
+        engine = create_store_engine(database_url, writer=False)
+        deadline = time.monotonic() + 15
+        status = None
+        while status != "interrupted" and time.monotonic() < deadline:
+            time.sleep(0.2)
+            with engine.connect() as connection:
+                status = connection.execute(
+                    select(ProvisionStep.status).where(ProvisionStep.cluster_id == cluster)
+                ).scalar_one()
+        engine.dispose()
+        assert status == "interrupted"
+    finally:
+        store.shutdown()
+
+
+def test_the_instrumentation_api_end_to_end(database_url, tmp_path):
+    """otel_provlog.configure() plus operation/step/event: steps and events land in the store."""
+    import otel_provlog
+
+    cluster = f"c-{uuid.uuid4().hex[:8]}"
+    provider = TracerProvider(shutdown_on_exit=False)
+    store = otel_provlog.configure(
+        tracer_provider=provider, database_url=database_url, spool_dir=str(tmp_path / "spool")
+    )
+    try:
+        with (
+            otel_provlog.operation(cluster, "creating", tenant_id="t-1", tracer_provider=provider),
+            otel_provlog.step(cluster, "Launching instances", 3, tracer_provider=provider) as s,
+        ):
+            for n in range(2):
+                with s.event(instance_id=f"i-{n}", instance_name=f"worker-{n}"):
+                    pass
+            with (
+                pytest.raises(RuntimeError),
+                s.event(instance_id="i-2", instance_name="worker-2"),
+            ):
+                raise RuntimeError("no ssh")
+        assert store.force_flush(30_000)
+        engine = create_store_engine(database_url, writer=False)
+        with engine.connect() as connection:
+            row = connection.execute(
+                select(
+                    ProvisionStep.completed, ProvisionStep.failed, ProvisionStep.successful
+                ).where(ProvisionStep.cluster_id == cluster)
+            ).one()
+        engine.dispose()
+        assert tuple(row) == (2, 1, False)
+        assert _counts(database_url, cluster) == (1, 3)
+    finally:
+        store.shutdown()
