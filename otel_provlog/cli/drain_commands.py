@@ -64,7 +64,7 @@ def drain(
 
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING)
     try:
-        settings = load_settings(**({"database_url": database_url} if database_url else {}))
+        settings = load_settings(database_url=database_url) if database_url else load_settings()
     except ValueError as error:
         raise click.UsageError(str(error)) from error
     url = spool.absolute_database_url(settings.database_url)
