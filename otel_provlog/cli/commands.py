@@ -8,6 +8,7 @@ from __future__ import annotations
 import click
 
 from otel_provlog.cli.drain_commands import drain
+from otel_provlog.cli.serve_commands import serve
 from otel_provlog.config import load_settings
 
 __all__ = ["provlog"]
@@ -93,3 +94,4 @@ def demo(no_serve: bool) -> None:
 
 
 provlog.add_command(drain)
+provlog.add_command(serve)
