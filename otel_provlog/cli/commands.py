@@ -9,6 +9,7 @@ import click
 
 from otel_provlog.cli.drain_commands import drain
 from otel_provlog.cli.serve_commands import serve
+from otel_provlog.cli.store_commands import expire
 from otel_provlog.config import load_settings
 
 __all__ = ["provlog"]
@@ -94,4 +95,5 @@ def demo(no_serve: bool) -> None:
 
 
 provlog.add_command(drain)
+provlog.add_command(expire)
 provlog.add_command(serve)

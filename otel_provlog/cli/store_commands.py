@@ -1,0 +1,72 @@
+"""``provlog expire``: end the steps and operations whose process fell silent.
+
+A step whose process died never ends its span; after ``--stale-after`` without news it is
+marked ``interrupted`` (``successful`` false) and its cluster ``Error``. A span that still
+arrives later ends the step as usual. Safe to run at any time and as often as you like,
+e.g. from cron.
+
+Exit codes: 0 done, 1 the store failed, 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from otel_provlog.config import load_settings, parse_duration
+
+__all__ = ["expire"]
+
+
+@click.command()
+@click.option(
+    "--database-url",
+    envvar="PROVLOG_DATABASE_URL",
+    default=None,
+    help="SQLAlchemy URL of the store [env: PROVLOG_DATABASE_URL; default sqlite:///provlog.db]",
+)
+@click.option(
+    "--stale-after",
+    default=None,
+    help="Silence after which a running step is interrupted, e.g. 90m or 6h "
+    "[env: PROVLOG_STALE_AFTER; default 6h]",
+)
+@click.option(
+    "-f",
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
+def expire(database_url: str | None, stale_after: str | None, output_format: str) -> None:
+    """Mark running steps and operations without news for a while as interrupted."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from otel_provlog.exporter.database import create_store_engine, session_factory
+    from otel_provlog.exporter.models import utcnow
+    from otel_provlog.exporter.writer import expire_stale_steps
+
+    settings = load_settings()
+    try:
+        seconds = (
+            settings.stale_after
+            if stale_after is None
+            else parse_duration(stale_after, name="--stale-after")
+        )
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--stale-after") from None
+    engine = create_store_engine(database_url or settings.database_url)
+    try:
+        with session_factory(engine).begin() as session:
+            count = expire_stale_steps(session, now=utcnow(), stale_after=seconds)
+    except SQLAlchemyError as error:
+        raise click.ClickException(f"the store failed: {error}") from None
+    finally:
+        engine.dispose()
+    if output_format == "json":
+        click.echo(json.dumps({"interrupted": count, "stale_after_seconds": seconds}))
+    else:
+        click.echo(f"marked {count} steps and operations silent for {seconds:g} s interrupted")
