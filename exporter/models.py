@@ -279,6 +279,8 @@ class ProvisionStep(_Timestamps, _SpanIdentity, Base):
     completed_at: Mapped[datetime | None]
     duration: Mapped[float | None] = mapped_column(Float)
     """Seconds from ``started_at`` to ``completed_at``, once the step ended."""
+    events_pruned_at: Mapped[datetime | None]
+    """When the retention clean-up removed this step's events (its counts stay)."""
 
     __table_args__ = (
         UniqueConstraint("trace_id", "span_id"),

@@ -35,7 +35,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from otel_provlog.exporter import store
+from otel_provlog.exporter import retention, store
 from otel_provlog.exporter.mapping import Rejected, bound_text, clean_text, map_records
 from otel_provlog.exporter.models import (
     REASON_LENGTH,
@@ -118,7 +118,8 @@ def write_records(session: Session, records: Sequence[SpanRecord]) -> WriteResul
     applied, unchanged = store.merge_steps(
         session, mapped.steps, mapped.markers, mapped.placeholders
     )
-    new_events = store.add_events(session, mapped.events)
+    events = retention.without_pruned_events(session, mapped.events)  # pruned: duplicates
+    new_events = store.add_events(session, events)
     operation_ids = {row["id"] for row in mapped.operations}
     operation_ids.update(
         span_row_id(row["trace_id"], row["parent_span_id"])

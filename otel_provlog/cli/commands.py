@@ -8,6 +8,7 @@ from __future__ import annotations
 import click
 
 from otel_provlog.cli.drain_commands import drain
+from otel_provlog.cli.retention_commands import prune
 from otel_provlog.cli.serve_commands import serve
 from otel_provlog.cli.store_commands import expire
 from otel_provlog.config import load_settings
@@ -96,4 +97,5 @@ def demo(no_serve: bool) -> None:
 
 provlog.add_command(drain)
 provlog.add_command(expire)
+provlog.add_command(prune)
 provlog.add_command(serve)
