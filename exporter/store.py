@@ -234,8 +234,8 @@ def _step_states(session: Session, ids: Iterable[str]) -> dict[str, _StepState]:
             ProvisionStep.created_at,
             ProvisionStep.status,
         ).where(ProvisionStep.id.in_(wanted[start : start + _KEY_BATCH]))
-        for step_id, *state in session.execute(query):
-            states[step_id] = _StepState(*state)
+        for step_id, started_at, completed_at, created_at, status in session.execute(query):
+            states[step_id] = _StepState(started_at, completed_at, created_at, status)
     return states
 
 
@@ -325,7 +325,7 @@ def merge_steps(
     if inserts:
         # A plain insert: a step a concurrent writer just stored fails the transaction,
         # which is retried and then merges into that row instead.
-        rows = [_STEP_COLUMNS | inserts[key] for key in sorted(inserts)]
+        rows = [{**_STEP_COLUMNS, **inserts[key]} for key in sorted(inserts)]
         session.execute(insert(ProvisionStep), rows)
     return applied, unchanged
 
@@ -338,7 +338,7 @@ def link_steps(session: Session, operation_ids: Iterable[str]) -> None:
     ids = sorted(set(operation_ids))
     if not ids:
         return
-    operations = {
+    operations: dict[tuple[str, str | None], tuple[str, list[str]]] = {
         (trace_id, span_id): (op_id, plan or [])
         for op_id, trace_id, span_id, plan in session.execute(
             select(Operation.id, Operation.trace_id, Operation.span_id, Operation.plan).where(
@@ -433,7 +433,7 @@ def refresh_cluster_status(session: Session, cluster_ids: Iterable[str]) -> None
         description: str | None = None
         if step is not None:
             name, step_type, step_status = step
-            status = _RUNNING.get(step_type, ClusterStatus.UNKNOWN)
+            status = _RUNNING.get(step_type or "", ClusterStatus.UNKNOWN)
             if step_status == StepStatus.INTERRUPTED:
                 status, description = ClusterStatus.ERROR, f"interrupted at step {name!r}"
         elif operation is not None:
