@@ -15,8 +15,9 @@ events, in one transaction; a writer adding events locks the same rows first
 (:func:`without_pruned_events`) and treats the events of a pruned step as duplicates, so a
 late replay of a pruned event is neither stored again nor counted twice.
 
-Run it with ``provlog prune`` (once) or let ``provlog serve`` run a
-:class:`RetentionWorker`::
+Run it with ``provlog prune`` (once), in a thread of your own with a
+:class:`RetentionWorker`, or in a process of its own with :func:`start_retention_process`
+(what ``provlog serve`` does)::
 
     from otel_provlog.exporter.retention import prune_events
     result = prune_events(session_factory(engine), retention=24 * 3600)
@@ -25,12 +26,15 @@ Run it with ``provlog prune`` (once) or let ``provlog serve`` run a
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
 import random
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from multiprocessing.process import BaseProcess
 from typing import Any, Final
 
 from sqlalchemy import delete, func, select, update
@@ -46,6 +50,8 @@ __all__ = [
     "default_interval",
     "prune_events",
     "pruned_steps",
+    "run_retention",
+    "start_retention_process",
     "without_pruned_events",
 ]
 
@@ -233,3 +239,41 @@ class RetentionWorker:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout)
+
+
+def run_retention(
+    database_url: str, retention: float, interval: float | None, parent_pid: int
+) -> None:
+    """Prune the store at ``database_url`` periodically until process ``parent_pid`` is gone.
+
+    The body of the process :func:`start_retention_process` starts.
+    """
+    from otel_provlog.exporter.database import create_store_engine, session_factory
+
+    engine = create_store_engine(database_url)
+    worker = RetentionWorker(session_factory(engine), retention=retention, interval=interval)
+    worker.start()
+    try:
+        while os.getppid() == parent_pid:
+            time.sleep(0.5)
+    finally:
+        worker.stop()
+        engine.dispose()
+
+
+def start_retention_process(
+    database_url: str, retention: float, *, interval: float | None = None
+) -> BaseProcess:
+    """Start the periodic clean-up in a process of its own (spawned, never forked).
+
+    It ends with its parent, or when :meth:`~multiprocessing.Process.terminate` is called.
+    """
+    context = multiprocessing.get_context("spawn")
+    process = context.Process(
+        target=run_retention,
+        args=(database_url, retention, interval, os.getpid()),
+        name="provlog-retention",
+        daemon=True,
+    )
+    process.start()
+    return process

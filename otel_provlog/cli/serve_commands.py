@@ -73,13 +73,21 @@ def serve(host: str, port: int, workers: int | None, timeout: int) -> None:
         _check_settings()
     except ValueError as error:
         raise click.ClickException(str(error)) from error
-    _run_gunicorn(
-        {
-            "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
-            "workers": workers or default_workers(),
-            "timeout": timeout,
-            "accesslog": "-",
-            "errorlog": "-",
-            "proc_name": "provlog-api",
-        }
-    )
+    from otel_provlog.config import load_settings
+    from otel_provlog.exporter.retention import start_retention_process
+
+    settings = load_settings()  # the events clean-up runs beside the API, in its own process
+    pruner = start_retention_process(settings.database_url, settings.event_retention)
+    try:
+        _run_gunicorn(
+            {
+                "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
+                "workers": workers or default_workers(),
+                "timeout": timeout,
+                "accesslog": "-",
+                "errorlog": "-",
+                "proc_name": "provlog-api",
+            }
+        )
+    finally:
+        pruner.terminate()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Sequence
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -18,7 +20,11 @@ from otel_provlog.cli.commands import provlog
 from otel_provlog.exporter.database import session_factory
 from otel_provlog.exporter.models import ClusterEvent, ProvisionStep, StepStatus, utcnow
 from otel_provlog.exporter.records import SpanRecord, record_from_span
-from otel_provlog.exporter.retention import RetentionWorker, prune_events
+from otel_provlog.exporter.retention import (
+    RetentionWorker,
+    prune_events,
+    start_retention_process,
+)
 from otel_provlog.exporter.writer import write_batch
 
 DAY = 86400.0
@@ -189,3 +195,21 @@ def test_negative_retention_is_refused(engine: Engine, retention: float) -> None
     """A negative retention is a ValueError."""
     with pytest.raises(ValueError, match="retention"):
         prune_events(session_factory(engine), retention=retention)
+
+
+def test_the_retention_process_prunes_and_ends(
+    engine: Engine, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The process ``provlog serve`` starts prunes periodically and stops on request."""
+    write_batch(session_factory(engine), _records())
+    monkeypatch.chdir(tmp_path)
+    process = start_retention_process(database_url, 0.0, interval=0.2)
+    try:
+        deadline = time.monotonic() + 30
+        while _steps(engine)["ok"][3] and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        process.terminate()
+        process.join(10)
+    assert _steps(engine)["ok"][3:] == (0, True)
+    assert not process.is_alive()
