@@ -39,6 +39,7 @@ provider's own shutdown at exit does the same.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -48,7 +49,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import IO, Any, Final, Literal
+from typing import Any, Final, Literal
 
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
@@ -102,11 +103,14 @@ class _DrainThread:
 
 
 class _DrainProcess:
-    """A drain running as a child process; it finishes once our end of its stdin closes."""
+    """A drain running as a child process; it finishes once our end of its stdin closes.
+
+    A drain process that dies while we still run (killed, crashed) is started again after
+    a pause (1 s doubling to a minute); what it had not stored waits in the spool.
+    """
 
     def __init__(self, settings: Settings, spool_dir: Path, *, upgrade: bool, linger: float):
-        self._counters = DrainCounters()
-        command = [
+        self._command = [
             sys.executable,
             "-P",  # the working directory must not shadow the installed package
             "-m",
@@ -121,31 +125,65 @@ class _DrainProcess:
             str(settings.stale_after),
         ]
         if not upgrade:
-            command.append("--no-upgrade")
-        env = dict(os.environ, PROVLOG_DATABASE_URL=settings.database_url)
-        env.pop("PROVLOG_SPOOL_DIR", None)
-        self._process = subprocess.Popen(
-            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, close_fds=True
-        )
-        assert self._process.stdout is not None
-        threading.Thread(
-            target=self._read_reports,
-            args=(self._process.stdout,),
-            name="provlog-drain-reports",
-            daemon=True,
-        ).start()
+            self._command.append("--no-upgrade")
+        self._env = dict(os.environ, PROVLOG_DATABASE_URL=settings.database_url)
+        self._env.pop("PROVLOG_SPOOL_DIR", None)
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._earlier = DrainCounters()
+        self._counters = DrainCounters()
+        self._process = self._spawn()
+        threading.Thread(target=self._watch, name="provlog-drain-watch", daemon=True).start()
 
-    def _read_reports(self, stream: IO[bytes]) -> None:
-        try:
-            for line in stream:
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            self._command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=self._env,
+            close_fds=True,
+        )
+
+    def _watch(self) -> None:
+        pause = 1.0
+        while True:
+            process = self._process
+            started = time.monotonic()
+            self._read_reports(process)
+            code = process.wait()
+            with contextlib.suppress(OSError):
+                if process.stdin is not None:
+                    process.stdin.close()
+            if self._stopping.is_set():
+                return
+            pause = 1.0 if time.monotonic() - started > 60 else pause
+            logger.warning(
+                "otel_provlog: the drain process exited (%s); starting another in %.0f s",
+                code,
+                pause,
+            )
+            if self._stopping.wait(pause):
+                return
+            pause = min(pause * 2, 60.0)
+            with self._lock:
+                if self._stopping.is_set():
+                    return
                 try:
+                    self._process = self._spawn()
+                except OSError:
+                    logger.exception("otel_provlog: the drain process could not start")
+                    return
+                self._earlier = self.counters()
+                self._counters = DrainCounters()
+
+    def _read_reports(self, process: subprocess.Popen[bytes]) -> None:
+        stream = process.stdout
+        if stream is None:  # pragma: no cover - always a pipe
+            return
+        with contextlib.suppress(Exception), stream:
+            for line in stream:
+                with contextlib.suppress(ValueError, TypeError):
                     self._counters = DrainCounters(**json.loads(line))
-                except (ValueError, TypeError):
-                    continue
-        except Exception:  # pragma: no cover - the pipe broke
-            pass
-        finally:
-            stream.close()
 
     @property
     def pid(self) -> int:
@@ -153,15 +191,21 @@ class _DrainProcess:
         return self._process.pid
 
     def counters(self) -> DrainCounters:
-        return self._counters
+        now, earlier = self._counters, self._earlier
+        return DrainCounters(
+            written=earlier.written + now.written,
+            duplicates=earlier.duplicates + now.duplicates,
+            rejected=earlier.rejected + now.rejected,
+            batches=earlier.batches + now.batches,
+        )
 
     def stop(self, seconds: float) -> None:
-        process = self._process
-        try:
+        with self._lock:
+            self._stopping.set()
+            process = self._process
+        with contextlib.suppress(OSError):
             if process.stdin is not None:
                 process.stdin.close()
-        except OSError:
-            pass
         try:
             process.wait(min(seconds, 0.5))
         except subprocess.TimeoutExpired:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -359,5 +360,25 @@ def test_the_instrumentation_api_end_to_end(database_url, tmp_path):
         engine.dispose()
         assert tuple(row) == (2, 1, False)
         assert _counts(database_url, cluster) == (1, 3)
+    finally:
+        store.shutdown()
+
+
+def test_a_killed_drain_process_is_replaced(database_url, tmp_path):
+    """When the drain process dies, another one starts and stores what waited."""
+    cluster = f"c-{uuid.uuid4().hex[:8]}"
+    store = _configure(database_url, tmp_path)
+    try:
+        first = store.drain_pid
+        assert first is not None
+        os.kill(first, signal.SIGKILL)
+        tracer = store.tracer_provider.get_tracer("test")
+        with tracer.start_as_current_span("Launching instances", attributes=_step(cluster, 3)):
+            for n in range(3):
+                with tracer.start_as_current_span("event", attributes=_event(cluster, n)):
+                    pass
+        assert store.force_flush(30_000)
+        assert _counts(database_url, cluster) == (1, 3)
+        assert store.drain_pid not in (None, first)
     finally:
         store.shutdown()
