@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import click
 
+from otel_provlog.cli.demo import demo
 from otel_provlog.cli.drain_commands import drain
 from otel_provlog.cli.retention_commands import prune
 from otel_provlog.cli.serve_commands import serve
+from otel_provlog.cli.stats_commands import stats
 from otel_provlog.cli.store_commands import expire
 from otel_provlog.config import load_settings
 
@@ -80,22 +82,9 @@ def current(database_url: str | None) -> None:
     engine.dispose()
 
 
-@provlog.command()
-@click.option("--no-serve", is_flag=True, help="Run the simulation only; do not serve the API.")
-def demo(no_serve: bool) -> None:
-    """Simulate a cluster provisioning on the embedded SQLite store and serve the API.
-
-    Not built yet: this version prepares the SQLite store only.
-    """
-    from otel_provlog.exporter import migrate
-
-    url = load_settings().database_url
-    migrate.upgrade(url)
-    click.echo(f"store ready at {url}")
-    click.echo("the simulated provisioning and the API are not part of this version yet")
-
-
+provlog.add_command(demo)
 provlog.add_command(drain)
 provlog.add_command(expire)
 provlog.add_command(prune)
 provlog.add_command(serve)
+provlog.add_command(stats)

@@ -1,0 +1,236 @@
+"""The adapter observing itself: its span counts as OpenTelemetry metrics and in a stats file.
+
+What a :func:`~otel_provlog.exporter.pipeline.configure` handle counts, read when asked:
+
+- ``provlog.store.spans`` (observable counter, ``{span}``), by ``outcome``: ``appended``
+  (put in the local spool), ``written`` (stored), ``duplicate`` (already stored),
+  ``rejected`` (unusable, kept in ``rejected_spans``), ``dropped`` (lost before the spool),
+  and ``retried`` when the handle counts retries;
+- ``provlog.forwarding.spans`` (observable counter, ``{span}``), by ``outcome``: ``queued``,
+  ``sent``, ``failed`` (the receiver was down or refused), ``dropped`` (queue full, or left
+  at shutdown), when OTLP forwarding is on;
+- ``provlog.forwarding.queue`` (observable gauge, ``{span}``): spans waiting to be sent.
+
+:func:`install_metrics` registers them on a meter provider (the global one by default:
+nothing is recorded unless the program set up an SDK ``MeterProvider``)::
+
+    from otel_provlog.exporter.metrics import install_metrics
+    store = otel_provlog.configure()
+    install_metrics(store)
+
+For the command line, a :class:`StatsFileWriter` writes the same numbers every few seconds
+to ``<pid>.stats.json`` in the spool directory, where ``provlog stats`` reads them with
+:func:`read_stats_files`, next to what the store holds (:func:`store_stats`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Final, Protocol
+
+from opentelemetry import metrics
+from opentelemetry.metrics import CallbackOptions, Observation
+
+__all__ = [
+    "FORWARDING_OUTCOMES",
+    "METER_NAME",
+    "STATS_SUFFIX",
+    "STORE_OUTCOMES",
+    "StatsFileWriter",
+    "install_metrics",
+    "read_stats_files",
+    "snapshot",
+    "store_stats",
+]
+
+logger = logging.getLogger(__name__)
+
+METER_NAME: Final = "otel_provlog"
+"""The instrumentation scope of the adapter's own metrics."""
+STORE_OUTCOMES: Final = {
+    "appended": "appended",
+    "written": "written",
+    "duplicates": "duplicate",
+    "rejected": "rejected",
+    "dropped": "dropped",
+    "retried": "retried",
+}
+"""Counter field of the store path -> ``outcome`` attribute value."""
+FORWARDING_OUTCOMES: Final = ("queued", "sent", "failed", "dropped")
+"""``outcome`` values of ``provlog.forwarding.spans``."""
+STATS_SUFFIX: Final = ".stats.json"
+"""Suffix of the stats files in the spool directory."""
+
+
+class _Counted(Protocol):
+    def counters(self) -> Any: ...
+
+
+def snapshot(handle: _Counted) -> dict[str, dict[str, int]]:
+    """Return the handle's counts: ``{"store": {...}, "forwarding": {...}}`` (empty when off).
+
+    Never raises: a handle that cannot answer gives empty sections.
+    """
+    result: dict[str, dict[str, int]] = {"store": {}, "forwarding": {}}
+    try:
+        counters = handle.counters()
+        for field in STORE_OUTCOMES:
+            value = getattr(counters, field, None)
+            if isinstance(value, int):
+                result["store"][field] = value
+        forwarding = getattr(handle, "forwarding", None)
+        if forwarding is not None:
+            counts = forwarding.counts()
+            for field in (*FORWARDING_OUTCOMES, "pending"):
+                result["forwarding"][field] = int(getattr(counts, field))
+    except Exception:
+        logger.exception("otel_provlog: could not read the pipeline's counters")
+    return result
+
+
+def install_metrics(
+    handle: _Counted, *, meter_provider: metrics.MeterProvider | None = None
+) -> list[Any]:
+    """Register the adapter's observable instruments for ``handle``; return them.
+
+    Args:
+        handle: what :func:`otel_provlog.configure` returned.
+        meter_provider: where to register (the global meter provider when None).
+    """
+    meter = metrics.get_meter(METER_NAME, meter_provider=meter_provider)
+
+    def store_spans(_options: CallbackOptions) -> Iterable[Observation]:
+        counts = snapshot(handle)["store"]
+        return [
+            Observation(value, {"outcome": STORE_OUTCOMES[field]})
+            for field, value in counts.items()
+        ]
+
+    def forwarded_spans(_options: CallbackOptions) -> Iterable[Observation]:
+        counts = snapshot(handle)["forwarding"]
+        return [
+            Observation(counts[field], {"outcome": field})
+            for field in FORWARDING_OUTCOMES
+            if field in counts
+        ]
+
+    def queue(_options: CallbackOptions) -> Iterable[Observation]:
+        counts = snapshot(handle)["forwarding"]
+        return [Observation(counts["pending"])] if "pending" in counts else []
+
+    return [
+        meter.create_observable_counter(
+            "provlog.store.spans",
+            [store_spans],
+            unit="{span}",
+            description="Provisioning spans on the store path, by outcome",
+        ),
+        meter.create_observable_counter(
+            "provlog.forwarding.spans",
+            [forwarded_spans],
+            unit="{span}",
+            description="Provisioning spans on the OTLP forwarding path, by outcome",
+        ),
+        meter.create_observable_gauge(
+            "provlog.forwarding.queue",
+            [queue],
+            unit="{span}",
+            description="Provisioning spans waiting to be forwarded over OTLP",
+        ),
+    ]
+
+
+class StatsFileWriter:
+    """Writes the handle's :func:`snapshot` to ``<directory>/<pid>.stats.json`` periodically.
+
+    The file is replaced atomically; :meth:`stop` writes it one last time.
+    """
+
+    def __init__(self, handle: _Counted, directory: Path, *, interval: float = 5.0) -> None:
+        self._handle = handle
+        self.path = Path(directory) / f"{os.getpid()}{STATS_SUFFIX}"
+        """The file written."""
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="provlog-stats", daemon=True)
+
+    def start(self) -> StatsFileWriter:
+        """Start writing; return the writer."""
+        self._thread.start()
+        return self
+
+    def write(self) -> None:
+        """Write the current counts now; never raises."""
+        body = {"pid": os.getpid(), "time": time.time(), **snapshot(self._handle)}
+        temporary = self.path.with_name(self.path.name + ".tmp")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            temporary.write_text(json.dumps(body), encoding="utf-8")
+            os.replace(temporary, self.path)
+        except OSError:
+            logger.exception("otel_provlog: could not write %s", self.path)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            self.write()
+
+    def stop(self) -> None:
+        """Stop and write the final counts."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(self._interval + 1)
+        self.write()
+
+
+def read_stats_files(directory: Path) -> list[dict[str, Any]]:
+    """Return the stats files of ``directory`` (newest first), each with ``alive`` added."""
+    found: list[dict[str, Any]] = []
+    with contextlib.suppress(FileNotFoundError):
+        for path in Path(directory).glob(f"*{STATS_SUFFIX}"):
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            if not isinstance(data, dict) or not isinstance(data.get("pid"), int):
+                continue
+            data["alive"] = _alive(data["pid"])
+            found.append(data)
+    found.sort(key=lambda item: float(item.get("time") or 0), reverse=True)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def store_stats(session: Any) -> dict[str, int]:
+    """Return what the store holds: clusters, steps, events, pruned steps, rejected spans."""
+    from sqlalchemy import func, select
+
+    from otel_provlog.exporter.models import Cluster, ClusterEvent, ProvisionStep, RejectedSpan
+
+    def count(*where: Any, model: Any) -> int:
+        return int(session.scalar(select(func.count()).select_from(model).where(*where)) or 0)
+
+    return {
+        "clusters": count(model=Cluster),
+        "steps": count(model=ProvisionStep),
+        "events": count(model=ClusterEvent),
+        "events_pruned_steps": count(
+            ProvisionStep.events_pruned_at.is_not(None), model=ProvisionStep
+        ),
+        "rejected_spans": count(model=RejectedSpan),
+    }

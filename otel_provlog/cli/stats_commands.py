@@ -1,0 +1,102 @@
+"""``provlog stats``: what the adapter did and what the store holds.
+
+Reads the store (clusters, steps, events, pruned steps, rejected spans), the spool backlog
+(spans waiting for the store) and the counts each instrumented process writes to its
+spool directory (spans appended, written, duplicate, rejected, dropped; on the OTLP path
+queued, sent, failed, dropped). Exit codes: 0 done, 1 the store failed, 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from otel_provlog.config import load_settings
+
+__all__ = ["stats"]
+
+
+def _spool_backlog(directory: Path) -> dict[str, Any]:
+    from otel_provlog.exporter import spool
+
+    segments = spool.list_segments(directory)
+    pending = 0
+    for segment in segments:
+        try:
+            pending += max(segment.path.stat().st_size - spool.read_checkpoint(segment), 0)
+        except OSError:
+            continue
+    return {"directory": str(directory), "segments": len(segments), "pending_bytes": pending}
+
+
+def _table(body: dict[str, Any]) -> str:
+    lines = ["store:"]
+    lines += [f"  {key:<20} {value}" for key, value in body["store"].items()]
+    spool_info = body["spool"]
+    lines.append(f"spool: {spool_info['directory']}")
+    lines.append(f"  {'segments':<20} {spool_info['segments']}")
+    lines.append(f"  {'pending_bytes':<20} {spool_info['pending_bytes']}")
+    for process in body["processes"]:
+        state = "running" if process["alive"] else "ended"
+        lines.append(f"process {process['pid']} ({state}):")
+        for section in ("store", "forwarding"):
+            counts = process.get(section) or {}
+            if counts:
+                text = ", ".join(f"{key} {value}" for key, value in counts.items())
+                lines.append(f"  {section:<11} {text}")
+    return "\n".join(lines)
+
+
+@click.command()
+@click.option(
+    "--database-url",
+    envvar="PROVLOG_DATABASE_URL",
+    default=None,
+    help="SQLAlchemy URL of the store [env: PROVLOG_DATABASE_URL; default sqlite:///provlog.db]",
+)
+@click.option(
+    "--spool-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="The spool of the instrumented processes [env: PROVLOG_SPOOL_DIR; derived from the "
+    "database URL when unset]",
+)
+@click.option(
+    "-f",
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
+def stats(database_url: str | None, spool_dir: Path | None, output_format: str) -> None:
+    """Show span counts of the instrumented processes, the spool backlog and the store."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from otel_provlog.exporter import spool
+    from otel_provlog.exporter.database import create_store_engine, session_factory
+    from otel_provlog.exporter.metrics import read_stats_files, store_stats
+
+    overrides: dict[str, Any] = {"database_url": database_url} if database_url else {}
+    if spool_dir is not None:
+        overrides["spool_dir"] = str(spool_dir)
+    settings = load_settings(**overrides)
+    directory = spool.spool_dir_for(settings)
+    engine = create_store_engine(settings.database_url, writer=False)
+    try:
+        with session_factory(engine)() as session:
+            stored = store_stats(session)
+    except SQLAlchemyError as error:
+        raise click.ClickException(f"the store failed: {error}") from None
+    finally:
+        engine.dispose()
+    body = {
+        "store": stored,
+        "spool": _spool_backlog(directory),
+        "processes": read_stats_files(directory),
+    }
+    click.echo(json.dumps(body) if output_format == "json" else _table(body))
