@@ -24,9 +24,15 @@ What :func:`configure` does:
    ``python -m otel_provlog.exporter.drain``, so it does not compete with the program for
    the GIL; the database URL reaches it through its environment, not its command line. It
    finishes when this process shuts down or dies: it stores what is left and exits, or
-   leaves it in the spool if the database stays down for a minute. ``drain="thread"``
-   runs it in a daemon thread instead (simpler, costlier per span); ``drain="none"``
-   leaves draining to a ``provlog drain`` sidecar.
+   leaves it in the spool if the database stays down for ``linger`` seconds (60). If it
+   dies while this process runs, another one is started. ``drain="thread"`` runs it in a
+   daemon thread instead (simpler, but it competes for the GIL: about twice the cost per
+   span); use it where ``sys.executable`` is no Python interpreter (uWSGI, mod_wsgi).
+   ``drain="none"`` leaves draining to a ``provlog drain`` sidecar.
+
+Every process configured with the same settings on a machine shares one spool, and one
+drain at a time works on it (the others wait their turn), so N processes make one writer
+to the database, not N.
 
 Spans left in the spool by a process that died are stored by the next drain of the same
 spool: one that outlived the crash, or the one the next :func:`configure` with the same
@@ -264,8 +270,20 @@ class StorePath:
         )
 
     def force_flush(self, timeout_millis: int = DEFAULT_FLUSH_TIMEOUT_MILLIS) -> bool:
-        """Wait until every span ended so far is stored; False when the time ran out."""
-        return self.processor.force_flush(timeout_millis)
+        """Wait until every span ended so far is stored; False when the time ran out.
+
+        OTLP forwarding, when configured, is flushed too with the time left (best effort:
+        the result tells about the store only).
+        """
+        deadline = time.monotonic() + max(timeout_millis, 0) / 1000.0
+        stored = self.processor.force_flush(timeout_millis)
+        if self.forwarding is not None:
+            left = int(max(deadline - time.monotonic(), 0.0) * 1000)
+            try:
+                self.forwarding.force_flush(left)
+            except Exception:
+                logger.exception("otel_provlog: OTLP forwarding failed to flush")
+        return stored
 
     def shutdown(self, timeout_millis: float = DEFAULT_SHUTDOWN_TIMEOUT_MILLIS) -> None:
         """Store what can be stored within ``timeout_millis``, then stop; never raises.

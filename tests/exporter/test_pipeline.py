@@ -382,3 +382,19 @@ def test_a_killed_drain_process_is_replaced(database_url, tmp_path):
         assert store.drain_pid not in (None, first)
     finally:
         store.shutdown()
+
+
+def test_otlp_forwarding_is_attached_and_bounded(tmp_path):
+    """With an OTLP endpoint the handle forwards too, and a dead receiver delays nothing long."""
+    store = _configure(
+        f"sqlite:///{tmp_path / 's.db'}", tmp_path, drain="none", otlp_endpoint="http://127.0.0.1:9"
+    )
+    assert store.forwarding is not None
+    tracer = store.tracer_provider.get_tracer("test")
+    with tracer.start_as_current_span("Launching instances", attributes=_step("c-f")):
+        pass
+    started = time.monotonic()
+    store.force_flush(timeout_millis=500)
+    store.shutdown(timeout_millis=1000)
+    assert time.monotonic() - started < 3
+    assert store.counters().appended == 1
