@@ -28,6 +28,7 @@ import hashlib
 import os
 import secrets
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -61,6 +62,8 @@ SEGMENT_SUFFIX: Final = ".seg"
 CHECKPOINT_SUFFIX: Final = ".offset"
 LOCK_SUFFIX: Final = ".lock"
 _READ_CHUNK: Final = 1024 * 1024
+RETRY_AFTER_FAILURE: Final = 1.0
+"""Seconds a writer fails fast after the spool could not be written (disk full...)."""
 
 
 def absolute_database_url(database_url: str) -> str:
@@ -242,6 +245,7 @@ class SpoolWriter:
         self._seq = 0
         self._size = 0
         self._closed = False
+        self._retry_at = 0.0
         self.appended = 0
         """Records appended by this process so far."""
 
@@ -282,19 +286,25 @@ class SpoolWriter:
         with self._lock:
             if self._closed:
                 raise OSError(errno.EBADF, "the spool writer is closed")
-            if self._pid != os.getpid():
-                self._start_writer()  # first use, or a forked child: segments of our own
-            if self._fd is None:
-                self._open_segment()
-            fd = self._fd
-            assert fd is not None
+            if self._retry_at and time.monotonic() < self._retry_at:
+                raise OSError(errno.EAGAIN, "the spool failed lately; trying again shortly")
             try:
+                if self._pid != os.getpid():
+                    self._start_writer()  # first use, or a forked child: segments of our own
+                if self._fd is None:
+                    self._open_segment()
+                fd = self._fd
+                assert fd is not None
                 written = os.write(fd, line)
                 while written < len(line):
                     written += os.write(fd, line[written:])
             except OSError:
+                # Start a new segment after a pause: a torn line stays at the end of a
+                # closed segment, and a full disk is not hammered once per span.
                 self._open_segment_later()
+                self._retry_at = time.monotonic() + RETRY_AFTER_FAILURE
                 raise
+            self._retry_at = 0.0
             self._size += written
             self.appended += 1
             if self._size >= self.segment_bytes:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -146,3 +148,35 @@ def test_unwritable_spool_raises_oserror_to_the_caller(tmp_path):
     with pytest.raises(NotADirectoryError):
         writer.append(b"{}\n")
     assert writer.appended == 0
+
+
+def test_a_full_disk_fails_fast_then_recovers_in_a_new_segment(tmp_path, monkeypatch):
+    """A failed write tears at most one line at a segment's end; appends pause, then resume."""
+    writer = spool.SpoolWriter(tmp_path)
+    writer.append(b"one\n")
+    real_write = os.write
+    calls = []
+
+    def full_disk(fd, data):
+        calls.append(len(data))
+        if len(calls) == 1:
+            return real_write(fd, data[:2])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(spool, "RETRY_AFTER_FAILURE", 0.2)
+    monkeypatch.setattr(os, "write", full_disk)
+    try:
+        with pytest.raises(OSError, match="No space"):
+            writer.append(b"two\n")
+        with pytest.raises(OSError, match="shortly"):
+            writer.append(b"three\n")
+    finally:
+        monkeypatch.setattr(os, "write", real_write)
+    assert len(calls) == 2
+    time.sleep(0.25)
+    writer.append(b"four\n")
+    first, second = spool.list_segments(tmp_path)
+    assert first.path.read_bytes() == b"one\ntw"
+    assert second.path.read_bytes() == b"four\n"
+    assert writer.appended == 2
+    writer.close()
