@@ -1,0 +1,216 @@
+"""A simulated cluster provisioning, the way Sahara runs one, for ``provlog demo``.
+
+It uses the public instrumentation API only (:func:`otel_provlog.operation`,
+:func:`otel_provlog.step`, ``step.event``), exactly as a provisioning engine would:
+
+1. a *creating* operation over a cluster with a master and a worker node group: Sahara's
+   infrastructure steps (create the Heat stack, assign IPs, wait for instance
+   accessibility, configure instances), then the plugin's steps (HDFS, YARN, services);
+2. a *scaling* operation adding workers, with the same steps for the new instances.
+
+Instances are handled side by side by a thread pool, each for a random time. A few of
+them fail (an SSH connection refused, a service that does not start) with real
+exceptions and tracebacks; the simulated engine retries them, so the steps complete with
+some failed events recorded.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import otel_provlog
+
+__all__ = [
+    "CREATING_STEPS",
+    "SCALING_STEPS",
+    "Scenario",
+    "SimulatedInstance",
+    "make_instances",
+    "run",
+]
+
+INFRA_STEPS = (
+    "Create Heat stack",
+    "Assign IPs",
+    "Wait for instance accessibility",
+    "Configure instances",
+)
+PLUGIN_STEPS = ("Configure HDFS", "Configure YARN", "Start Hadoop services")
+CREATING_STEPS = (*INFRA_STEPS, *PLUGIN_STEPS)
+"""The steps of the creating operation, in order."""
+SCALING_STEPS = (*INFRA_STEPS, "Configure HDFS", "Start Hadoop services")
+"""The steps of the scaling operation, in order."""
+
+_SECONDS = {
+    "Create Heat stack": (2.0, 5.0),
+    "Assign IPs": (0.05, 0.2),
+    "Wait for instance accessibility": (0.5, 2.0),
+    "Configure instances": (0.3, 1.0),
+    "Configure HDFS": (0.2, 0.6),
+    "Configure YARN": (0.2, 0.6),
+    "Start Hadoop services": (0.3, 0.9),
+}
+"""The range of one event's duration per step, in seconds, before ``speed`` applies."""
+_FAILING_STEPS = ("Wait for instance accessibility", "Start Hadoop services")
+
+
+class InstanceUnreachableError(ConnectionError):
+    """The simulated instance did not answer on its SSH port."""
+
+
+class ServiceStartError(RuntimeError):
+    """A simulated Hadoop service did not come up."""
+
+
+@dataclass(frozen=True, slots=True)
+class SimulatedInstance:
+    """One simulated instance: its id, display name and node group."""
+
+    instance_id: str
+    instance_name: str
+    node_group_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """What to simulate, and how fast."""
+
+    cluster_id: str
+    cluster_name: str = "demo-hadoop"
+    tenant_id: str = "demo"
+    instances: int = 300
+    """Instances of the created cluster (three of them in the master node group)."""
+    scale_out: int = 60
+    """Workers the scaling operation adds (0: no scaling)."""
+    speed: float = 1.0
+    """Multiplies every simulated duration: 0 runs without waiting."""
+    failure_rate: float = 0.01
+    """Chance that an instance fails once in a step that can fail."""
+    workers: int = 32
+    """Instances handled side by side."""
+    seed: int | None = None
+
+
+def make_instances(scenario: Scenario, *, start: int, count: int) -> list[SimulatedInstance]:
+    """Return ``count`` instances numbered from ``start``; the first three are masters."""
+    found = []
+    for number in range(start, start + count):
+        group = "master" if number < 3 else "worker"
+        found.append(
+            SimulatedInstance(
+                instance_id=f"{scenario.cluster_id}-i{number:05d}",
+                instance_name=f"{scenario.cluster_name}-{group}-{number:03d}",
+                node_group_id=f"{scenario.cluster_id}-ng-{group}",
+            )
+        )
+    return found
+
+
+def _ssh_connect(instance: SimulatedInstance) -> None:
+    raise ConnectionRefusedError(f"[Errno 111] Connection refused: {instance.instance_name}:22")
+
+
+def _wait_for_ssh(instance: SimulatedInstance) -> None:
+    try:
+        _ssh_connect(instance)
+    except ConnectionRefusedError as error:
+        raise InstanceUnreachableError(
+            f"Instance {instance.instance_name} is not accessible over SSH"
+        ) from error
+
+
+def _start_services(instance: SimulatedInstance) -> None:
+    raise ServiceStartError(f"datanode on {instance.instance_name} exited with status 1")
+
+
+def _fail(step_name: str, instance: SimulatedInstance) -> None:
+    if step_name == "Wait for instance accessibility":
+        _wait_for_ssh(instance)
+    _start_services(instance)
+
+
+def _handle(
+    step: otel_provlog.Step,
+    instance: SimulatedInstance,
+    seconds: float,
+    fails: bool,
+) -> None:
+    def event() -> otel_provlog.Event:
+        return step.event(
+            instance_id=instance.instance_id,
+            instance_name=instance.instance_name,
+            node_group_id=instance.node_group_id,
+        )
+
+    if fails:
+        try:
+            with event():
+                time.sleep(seconds / 2)
+                _fail(step.name, instance)
+        except (InstanceUnreachableError, ServiceStartError):
+            pass  # the engine retries the instance below
+    with event():
+        time.sleep(seconds)
+
+
+def _run_step(
+    scenario: Scenario,
+    rng: random.Random,
+    name: str,
+    instances: Sequence[SimulatedInstance],
+    report: Callable[[str], None],
+) -> None:
+    low, high = _SECONDS[name]
+    single = name == "Create Heat stack"
+    targets = [instances[0]] if single else list(instances)
+    plan = [
+        (
+            instance,
+            rng.uniform(low, high) * scenario.speed,
+            name in _FAILING_STEPS and rng.random() < scenario.failure_rate,
+        )
+        for instance in targets
+    ]
+    report(f"  {name}: {len(plan)} event(s)")
+    with (
+        otel_provlog.step(None, name, total=len(plan)) as step,
+        ThreadPoolExecutor(max_workers=scenario.workers) as pool,
+    ):
+        for future in [pool.submit(_handle, step, *item) for item in plan]:
+            future.result()
+    report(f"  {name}: completed {step.completed} out of {len(plan)}, {step.failed} failed")
+
+
+def _operation(
+    scenario: Scenario,
+    rng: random.Random,
+    step_type: str,
+    steps: Sequence[str],
+    instances: Sequence[SimulatedInstance],
+    report: Callable[[str], None],
+) -> None:
+    report(f"{step_type} cluster {scenario.cluster_id} ({len(instances)} instances)")
+    with otel_provlog.operation(
+        scenario.cluster_id,
+        step_type,
+        cluster_name=scenario.cluster_name,
+        tenant_id=scenario.tenant_id,
+        plan=list(steps),
+    ):
+        for name in steps:
+            _run_step(scenario, rng, name, instances, report)
+
+
+def run(scenario: Scenario, *, report: Callable[[str], None] = print) -> None:
+    """Simulate the creation, then the scale-out, of ``scenario``'s cluster."""
+    rng = random.Random(scenario.seed)
+    created = make_instances(scenario, start=0, count=scenario.instances)
+    _operation(scenario, rng, "creating", CREATING_STEPS, created, report)
+    if scenario.scale_out:
+        added = make_instances(scenario, start=scenario.instances, count=scenario.scale_out)
+        _operation(scenario, rng, "scaling", SCALING_STEPS, added, report)
+    report(f"done: cluster {scenario.cluster_id}")
