@@ -183,7 +183,8 @@ def expire_stale_steps(session: Session, *, now: datetime, stale_after: float) -
 
     Their process died before their span could end: they become ``interrupted``,
     ``successful`` false, ``completed_at`` ``now``, and their cluster's status ``Error``.
-    A span that still arrives later ends them as usual.
+    News is the latest span time stored for the row (``updated_at``: its marker, its
+    events). A span that still arrives later ends them as usual.
 
     Returns:
         How many steps and operations were marked interrupted.

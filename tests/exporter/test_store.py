@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from otel_provlog.exporter import queries, store
 from otel_provlog.exporter.database import session_factory
@@ -141,3 +141,48 @@ def test_queries_order_steps_and_pick_the_current_one(engine):
         assert queries.get_cluster(session, "c-1", tenant_id="t-1") is not None
         assert queries.get_cluster(session, "c-1", tenant_id="t-2") is None
         assert queries.current_step(session, "missing") is None
+
+
+def test_merge_clusters_widens_the_time_range_and_fills_names(engine):
+    """created_at only moves back, updated_at only forward; given names fill in."""
+    factory = session_factory(engine)
+    later = T0 + timedelta(minutes=5)
+    with factory.begin() as session:
+        store.merge_clusters(
+            session,
+            {"c-4": {"name": None, "tenant_id": "t-1", "first_at": later, "last_at": later}},
+        )
+    with factory.begin() as session:
+        store.merge_clusters(
+            session, {"c-4": {"name": "hdp", "tenant_id": None, "first_at": T0, "last_at": T0}}
+        )
+    with factory() as session:
+        cluster = session.get(Cluster, "c-4")
+    assert (cluster.name, cluster.tenant_id) == ("hdp", "t-1")
+    assert (cluster.created_at, cluster.updated_at) == (T0, later)
+
+
+def test_a_failed_event_fails_a_step_that_already_ended(engine):
+    """add_events turns an ended successful step failed; a running one stays running."""
+    factory = session_factory(engine)
+    with factory.begin() as session:
+        ended = _seed_step(session, "1" * 16)
+        running = _seed_step(session, "2" * 16)
+        session.execute(
+            update(ProvisionStep)
+            .where(ProvisionStep.id == ended)
+            .values(status="successful", successful=True)
+        )
+    with factory.begin() as session:
+        store.add_events(
+            session, [_event(ended, 1, successful=False), _event(running, 2, successful=False)]
+        )
+    with factory() as session:
+        assert (
+            session.get(ProvisionStep, ended).status,
+            session.get(ProvisionStep, ended).successful,
+        ) == ("failed", False)
+        assert (
+            session.get(ProvisionStep, running).status,
+            session.get(ProvisionStep, running).successful,
+        ) == ("running", False)
