@@ -146,3 +146,21 @@ def test_unknown_auth_mode_is_refused():
     """Only none, tokens and headers exist."""
     with pytest.raises(ValueError, match="PROVLOG_AUTH"):
         Authenticator("kerberos")
+
+
+def test_headers_mode_scopes_the_app_to_the_proxy_project(database_url, seed):
+    """Behind an auth proxy, the project header decides what a member may read."""
+    from otel_provlog.api import create_app
+    from otel_provlog.config import Settings
+
+    seed.cluster("c-1", tenant="t-1")
+    seed.cluster("c-2", tenant="t-2")
+    app = create_app(Settings(database_url=database_url, auth="headers"))
+    client = app.test_client()
+    member = {"X-Project-Id": "t-1", "X-Roles": "member"}
+    listed = client.get("/v2/clusters", headers=member).get_json()["clusters"]
+    assert [c["id"] for c in listed] == ["c-1"]
+    assert client.get("/v2/clusters/c-2", headers=member).status_code == 404
+    assert client.get("/v2/clusters/c-2", headers={"X-Roles": "admin"}).status_code == 200
+    assert client.get("/v2/clusters").status_code == 401
+    app.extensions["provlog"]["engine"].dispose()
