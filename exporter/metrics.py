@@ -19,8 +19,9 @@ nothing is recorded unless the program set up an SDK ``MeterProvider``)::
     install_metrics(store)
 
 For the command line, a :class:`StatsFileWriter` writes the same numbers every few seconds
-to ``<pid>.stats.json`` in the spool directory, where ``provlog stats`` reads them with
-:func:`read_stats_files`, next to what the store holds (:func:`store_stats`).
+to ``<pid>.stats.json`` in the stats directory next to the spool (:func:`stats_dir_for`),
+where ``provlog stats`` reads them with :func:`read_stats_files`, next to what the store
+holds (:func:`store_stats`). :func:`observe` does both for a handle; ``configure()`` calls it.
 """
 
 from __future__ import annotations
@@ -37,16 +38,20 @@ from typing import Any, Final, Protocol
 
 from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.sdk.trace import SpanProcessor
 
 __all__ = [
     "FORWARDING_OUTCOMES",
     "METER_NAME",
     "STATS_SUFFIX",
     "STORE_OUTCOMES",
+    "SelfObservation",
     "StatsFileWriter",
     "install_metrics",
+    "observe",
     "read_stats_files",
     "snapshot",
+    "stats_dir_for",
     "store_stats",
 ]
 
@@ -187,6 +192,52 @@ class StatsFileWriter:
         if self._thread.is_alive():
             self._thread.join(self._interval + 1)
         self.write()
+
+
+def stats_dir_for(spool_dir: Path) -> Path:
+    """Return where the processes using ``spool_dir`` write their stats: ``<spool_dir>.stats``."""
+    spool_dir = Path(spool_dir)
+    return spool_dir.with_name(spool_dir.name + ".stats")
+
+
+class SelfObservation(SpanProcessor):
+    """The metrics and the stats file of one handle; a span processor only to hear shutdown.
+
+    Added to the handle's tracer provider, so that the provider's shutdown at exit writes
+    the final counts too.
+    """
+
+    def __init__(self, handle: _Counted, spool_dir: Path, *, interval: float = 5.0) -> None:
+        self.instruments = install_metrics(handle)
+        """The observable instruments, on the global meter provider."""
+        self.stats_file = StatsFileWriter(handle, stats_dir_for(spool_dir), interval=interval)
+        """The writer of this process's stats file."""
+        self._stopped = threading.Event()
+        self.stats_file.start()
+
+    def stop(self) -> None:
+        """Write the final counts and stop writing; only the first call does anything."""
+        if not self._stopped.is_set():
+            self._stopped.set()
+            self.stats_file.stop()
+
+    def shutdown(self) -> None:
+        """Stop when the tracer provider shuts down."""
+        self.stop()
+
+
+def observe(handle: Any) -> SelfObservation | None:
+    """Start observing a ``configure()`` handle: metrics, stats file; never raises.
+
+    Returns None when it could not start (the failure is logged).
+    """
+    try:
+        observation = SelfObservation(handle, Path(handle.spool_dir))
+        handle.tracer_provider.add_span_processor(observation)
+    except Exception:
+        logger.exception("otel_provlog: self-observation is not available")
+        return None
+    return observation
 
 
 def read_stats_files(directory: Path) -> list[dict[str, Any]]:

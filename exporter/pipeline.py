@@ -64,6 +64,7 @@ from otel_provlog.config import Settings, load_settings
 from otel_provlog.exporter import spool
 from otel_provlog.exporter.drain import DEFAULT_LINGER, Drain, DrainCounters
 from otel_provlog.exporter.forwarding import ForwardingHandle, attach_forwarding
+from otel_provlog.exporter.metrics import SelfObservation, observe
 from otel_provlog.exporter.processor import (
     DEFAULT_FLUSH_TIMEOUT_MILLIS,
     DEFAULT_SHUTDOWN_TIMEOUT_MILLIS,
@@ -245,6 +246,8 @@ class StorePath:
         """The provider the store path is attached to."""
         self.forwarding = forwarding
         """The OTLP forwarding path, when ``otlp_endpoint`` is set."""
+        self.observation: SelfObservation | None = None
+        """Its metrics and stats file (:mod:`otel_provlog.exporter.metrics`)."""
         self._owns_provider = owns_provider
         self._drain = drain
 
@@ -299,6 +302,8 @@ class StorePath:
                 self.forwarding.shutdown(max(deadline - time.monotonic(), 0.0) * 1000.0)
             except Exception:
                 logger.exception("otel_provlog: OTLP forwarding failed to shut down")
+        if self.observation is not None:
+            self.observation.stop()
         if self._owns_provider:
             try:
                 self.tracer_provider.shutdown()
@@ -429,5 +434,6 @@ def configure(
         processor.on_shutdown = handle._stop_drain
         provider.add_span_processor(processor)
         handle.forwarding = _attach_forwarding(provider, settings)
+        handle.observation = observe(handle)
         _ACTIVE[key] = handle
     return handle

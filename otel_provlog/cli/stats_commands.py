@@ -1,7 +1,7 @@
 """``provlog stats``: what the adapter did and what the store holds.
 
 Reads the store (clusters, steps, events, pruned steps, rejected spans), the spool backlog
-(spans waiting for the store) and the counts each instrumented process writes to its
+(spans waiting for the store) and the counts each instrumented process writes next to its
 spool directory (spans appended, written, duplicate, rejected, dropped; on the OTLP path
 queued, sent, failed, dropped). Exit codes: 0 done, 1 the store failed, 2 bad usage.
 """
@@ -79,7 +79,7 @@ def stats(database_url: str | None, spool_dir: Path | None, output_format: str) 
 
     from otel_provlog.exporter import spool
     from otel_provlog.exporter.database import create_store_engine, session_factory
-    from otel_provlog.exporter.metrics import read_stats_files, store_stats
+    from otel_provlog.exporter.metrics import read_stats_files, stats_dir_for, store_stats
 
     overrides: dict[str, Any] = {"database_url": database_url} if database_url else {}
     if spool_dir is not None:
@@ -97,6 +97,6 @@ def stats(database_url: str | None, spool_dir: Path | None, output_format: str) 
     body = {
         "store": stored,
         "spool": _spool_backlog(directory),
-        "processes": read_stats_files(directory),
+        "processes": read_stats_files(stats_dir_for(directory)),
     }
     click.echo(json.dumps(body) if output_format == "json" else _table(body))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,12 @@ from opentelemetry.sdk.trace import TracerProvider
 
 import otel_provlog
 from otel_provlog.cli.commands import provlog
-from otel_provlog.exporter.metrics import StatsFileWriter, install_metrics, snapshot
+from otel_provlog.exporter.metrics import (
+    StatsFileWriter,
+    install_metrics,
+    snapshot,
+    stats_dir_for,
+)
 from otel_provlog.exporter.pipeline import configure
 from tests.otlp_receivers import HttpReceiver, down_endpoint
 
@@ -113,15 +119,14 @@ def test_provlog_stats_reads_the_stats_files_and_the_store(
     monkeypatch.chdir(tmp_path)
     with HttpReceiver() as receiver:
         handle, provider = _configure(database_url, tmp_path, receiver.endpoint)
-        writer = StatsFileWriter(handle, tmp_path / "spool", interval=0.05).start()
         try:
             _provision(provider, 4)
             assert handle.force_flush(20_000)
             handle.forwarding.force_flush(5000)
         finally:
-            writer.stop()
             handle.shutdown()
-    assert writer.path.name.endswith(".stats.json")
+    assert handle.observation is not None
+    assert handle.observation.stats_file.path.parent == stats_dir_for(tmp_path / "spool")
     arguments = ["stats", "--database-url", database_url, "--spool-dir", str(tmp_path / "spool")]
     result = CliRunner().invoke(provlog, [*arguments, "-f", "json"])
     assert result.exit_code == 0, result.output
@@ -137,3 +142,21 @@ def test_provlog_stats_reads_the_stats_files_and_the_store(
     result = CliRunner().invoke(provlog, arguments)
     assert result.exit_code == 0, result.output
     assert "forwarding  queued 6, sent 6, failed 0, dropped 0" in result.output
+
+
+def test_a_stats_file_writer_writes_periodically(tmp_path: Path) -> None:
+    """The stats file appears without waiting for shutdown and is replaced atomically."""
+
+    class _Handle:
+        def counters(self) -> Any:
+            return type("C", (), {"written": 3})()
+
+    writer = StatsFileWriter(_Handle(), tmp_path / "stats", interval=0.02).start()
+    try:
+        deadline = time.monotonic() + 5
+        while not writer.path.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert json.loads(writer.path.read_text())["store"] == {"written": 3}
+    finally:
+        writer.stop()
+    assert [p.name for p in (tmp_path / "stats").iterdir()] == [writer.path.name]
