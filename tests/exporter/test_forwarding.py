@@ -273,3 +273,46 @@ def test_a_process_exits_promptly_while_the_receiver_hangs(protocol: str, tmp_pa
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "done"
     assert elapsed < 10, elapsed
+
+
+def test_full_traceback_in_sql_bounded_one_sent_out(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through configure(), the store keeps the whole failure; the receiver gets it cut."""
+    from sqlalchemy import select
+
+    from otel_provlog.exporter.database import create_store_engine, session_factory
+    from otel_provlog.exporter.models import ClusterEvent
+    from otel_provlog.exporter.pipeline import configure
+
+    monkeypatch.chdir(tmp_path)
+    provider = TracerProvider()
+    with HttpReceiver() as receiver:
+        handle = configure(
+            tracer_provider=provider,
+            drain="thread",
+            database_url=database_url,
+            spool_dir=str(tmp_path / "spool"),
+            otlp_endpoint=receiver.endpoint,
+        )
+        try:
+            _provision(provider, events=2)
+            assert handle.force_flush(20_000)
+            spans = receiver.wait_for(5, timeout=10)
+        finally:
+            handle.shutdown()
+    (sent,) = [attributes_of(s) for s in spans if attributes.ERROR_ID in attributes_of(s)]
+    engine = create_store_engine(database_url, writer=False)
+    try:
+        with session_factory(engine)() as session:
+            stored = session.scalars(
+                select(ClusterEvent).where(ClusterEvent.successful.is_(False))
+            ).one()
+    finally:
+        engine.dispose()
+    assert stored.error_id == sent[attributes.ERROR_ID]
+    assert stored.event_info is not None
+    assert len(stored.event_info) > 10_000
+    assert "Traceback" in stored.event_info
+    assert len(sent[attributes.EVENT_INFO].encode()) <= forwarding.INFO_LIMIT
+    assert stored.error_id in sent[attributes.EVENT_INFO]
