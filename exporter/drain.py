@@ -122,6 +122,7 @@ class Drain:
         self._offsets: dict[Path, int] = {}
         self._dead: set[str] = set()
         self._next_expiry = 0.0
+        self._turn = 0
         self._log = RateLimitedLog(logger, interval=30.0)
 
     # -- the store ---------------------------------------------------------------------
@@ -197,7 +198,7 @@ class Drain:
 
         Raises whatever the database raised; nothing moved forward then.
         """
-        segments = spool.list_segments(self.spool_dir)
+        segments = self._in_turn(spool.list_segments(self.spool_dir))
         newest: dict[str, int] = {}
         for segment in segments:
             newest[segment.writer] = max(newest.get(segment.writer, 0), segment.seq)
@@ -249,6 +250,15 @@ class Drain:
                 except Exception:
                     self._log.exception("report", "otel_provlog: reporting the counters failed")
         return len(lines)
+
+    def _in_turn(self, segments: list[spool.Segment]) -> list[spool.Segment]:
+        """Order the writers differently each pass, so one writer's backlog starves no other."""
+        writers = sorted({segment.writer for segment in segments})
+        if len(writers) < 2:
+            return segments
+        self._turn = (self._turn + 1) % len(writers)
+        rank = {writer: n for n, writer in enumerate(writers[self._turn :] + writers[: self._turn])}
+        return sorted(segments, key=lambda segment: (rank[segment.writer], segment.seq))
 
     def _decode(self, lines: Sequence[bytes]) -> list[SpanRecord]:
         records: list[SpanRecord] = []

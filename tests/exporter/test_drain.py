@@ -254,3 +254,20 @@ def test_provlog_drain_stores_a_spool_until_empty(database_url, tmp_path):
         assert connection.execute(select(func.count()).select_from(ClusterEvent)).scalar() == 10
     engine.dispose()
     assert [path.name for path in (tmp_path / "spool").iterdir()] == [spool.DRAIN_LOCK]
+
+
+def test_a_backlog_does_not_starve_other_writers(tmp_path):
+    """With one writer far behind, another writer's records still go in the next batches."""
+    behind = spool.SpoolWriter(tmp_path / "spool")
+    for n in range(5000):
+        behind.append(_line(n))
+    live = spool.SpoolWriter(tmp_path / "spool")
+    for n in range(10):
+        live.append(_line(10_000 + n))
+    store = FakeStore()
+    drain = _drain(tmp_path, store)
+    drain.drain_once()
+    drain.drain_once()
+    assert sum(1 for span_id in store.rows if int(span_id, 16) >= 10_000) == 10
+    behind.close()
+    live.close()
