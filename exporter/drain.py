@@ -5,7 +5,8 @@ A pass reads complete lines from every segment with unstored bytes (up to
 ``batch_records``), stores them with :func:`~otel_provlog.exporter.writer.write_batch` in
 one transaction, and only then moves each segment's checkpoint forward. A crash between
 the two replays the batch, which the store ignores (it is idempotent on the span ids):
-at-least-once delivery, exactly-once effect. Closed segments (see
+at-least-once delivery, exactly-once effect. Writers are taken in turn, so one
+process's backlog does not hold back another's fresh events. Closed segments (see
 :mod:`otel_provlog.exporter.spool`) are deleted once stored; the segments of a dead
 process are adopted like any other.
 

@@ -393,6 +393,10 @@ def configure(
 ) -> StorePath | NoopStorePath:
     """Attach the store path to a tracer provider; see the module docstring.
 
+    Calling it again for the same provider and spool returns the handle already attached
+    (until that one is shut down). Never waits for the database: the schema upgrade and
+    every write happen in the drain.
+
     Args:
         settings: the settings; loaded from ``PROVLOG_*`` (and ``PROVLOG_CONFIG``) when None.
         tracer_provider: the SDK provider to attach to (see the module docstring).
