@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import random
+import subprocess
+import sys
 import threading
 from contextlib import contextmanager
 from datetime import timedelta
@@ -414,3 +417,40 @@ def test_concurrent_writers_of_overlapping_batches_keep_counts_exact(engine):
     assert concurrent == _snapshot(factory)
     steps = concurrent["provision_steps"]
     assert sorted((s["completed"], s["failed"]) for s in steps) == [(11, 1)] * 3 + [(12, 0)] * 3
+
+
+WRITER = """
+import json, random, sys
+from otel_provlog.exporter.database import create_store_engine, session_factory
+from otel_provlog.exporter.writer import write_batch
+
+url, path, seed = sys.argv[1], sys.argv[2], int(sys.argv[3])
+records = json.load(open(path))
+order = random.Random(seed).sample(records, len(records))
+engine = create_store_engine(url)
+factory = session_factory(engine)
+for start in range(0, len(order), 9):
+    write_batch(factory, order[start : start + 9], attempts=10)
+engine.dispose()
+"""
+
+
+def test_writer_processes_of_overlapping_batches_keep_counts_exact(engine, database_url, tmp_path):
+    """Three processes writing the same runs in their own orders leave the in-order state."""
+    factory = session_factory(engine)
+    records = []
+    for n in range(2):
+        records += _run(f"c-{n}", f"{n + 1:032x}", events=10)
+    path = tmp_path / "records.json"
+    path.write_text(json.dumps(records))
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, database_url, str(path), str(seed)], cwd=tmp_path
+        )
+        for seed in range(3)
+    ]
+    assert [worker.wait(timeout=120) for worker in workers] == [0, 0, 0]
+    concurrent = _snapshot(factory)
+    _empty(factory)
+    _write(factory, records)
+    assert concurrent == _snapshot(factory)
