@@ -319,6 +319,12 @@ class ForwardingCounts:
         return self.failed + self.dropped
 
 
+class _Flush(threading.Event):
+    """One pending :meth:`ForwardingSpanProcessor.force_flush`, and how it went."""
+
+    succeeded = False
+
+
 class ForwardingSpanProcessor(SpanProcessor):
     """A lossy batch processor: bounded queue, one exporting thread, bounded flush and exit.
 
@@ -346,7 +352,7 @@ class ForwardingSpanProcessor(SpanProcessor):
         self._queue: collections.deque[ReadableSpan] = collections.deque()
         self._lock = threading.Lock()
         self._wake = threading.Event()
-        self._flush_waiters: list[threading.Event] = []
+        self._flush_waiters: list[_Flush] = []
         self._stopping = False
         self._counts = {"queued": 0, "sent": 0, "failed": 0, "dropped": 0}
         self._worker = threading.Thread(
@@ -379,7 +385,7 @@ class ForwardingSpanProcessor(SpanProcessor):
             size = min(self._batch_size, len(self._queue))
             return [self._queue.popleft() for _ in range(size)]
 
-    def _export(self, batch: list[ReadableSpan]) -> None:
+    def _export(self, batch: list[ReadableSpan]) -> bool:
         token = otel_context.attach(otel_context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
         try:
             result = self._exporter.export(batch)
@@ -388,8 +394,10 @@ class ForwardingSpanProcessor(SpanProcessor):
             result = SpanExportResult.FAILURE
         finally:
             otel_context.detach(token)
+        sent = result is SpanExportResult.SUCCESS
         with self._lock:
-            self._counts["sent" if result is SpanExportResult.SUCCESS else "failed"] += len(batch)
+            self._counts["sent" if sent else "failed"] += len(batch)
+        return sent
 
     def _run(self) -> None:
         while True:
@@ -398,24 +406,32 @@ class ForwardingSpanProcessor(SpanProcessor):
             with self._lock:
                 waiters, self._flush_waiters = self._flush_waiters, []
                 stopping = self._stopping
+            succeeded = True
             while batch := self._take():
-                self._export(batch)
+                succeeded = self._export(batch)
+                if not succeeded and (waiters or stopping):
+                    break  # the receiver fails: a flush or an exit does not wait for more
                 if not waiters and not stopping and len(self._queue) < self._batch_size:
                     break
             for waiter in waiters:
+                waiter.succeeded = succeeded
                 waiter.set()
             if stopping:
                 return
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
-        """Send what is queued; return whether that finished within ``timeout_millis``."""
-        waiter = threading.Event()
+        """Send what is queued; return whether it was sent within ``timeout_millis``.
+
+        When an export fails (the receiver is down), the flush gives up at once: what is
+        left stays queued for later.
+        """
+        waiter = _Flush()
         with self._lock:
             if self._stopping:
                 return False
             self._flush_waiters.append(waiter)
         self._wake.set()
-        return waiter.wait(max(timeout_millis, 0) / 1000)
+        return waiter.wait(max(timeout_millis, 0) / 1000) and waiter.succeeded
 
     def shutdown(self, timeout_millis: float | None = None) -> None:
         """Send what is queued within the timeout, then stop; what is left counts as dropped.

@@ -201,12 +201,17 @@ def test_a_dead_receiver_neither_blocks_nor_hangs(protocol: str, kind: str) -> N
         started = time.monotonic()
         handle.force_flush(300)
         assert time.monotonic() - started < 1.0
+        handle.force_flush(3000)
+        _provision(provider, events=50)
+        started = time.monotonic()
+        assert not handle.force_flush(20_000)  # gives up after one failed export
+        assert time.monotonic() - started < 3.0
         started = time.monotonic()
         provider.shutdown()
         assert time.monotonic() - started < forwarding.DEFAULT_SHUTDOWN_TIMEOUT_S + 1.5
         counts = handle.counts()
         assert counts.sent == 0
-        assert counts.queued == 53
+        assert counts.queued == 106
         assert counts.pending == 0
     finally:
         if hanging:
