@@ -11,7 +11,7 @@ from otel_provlog.exporter import migrate
 from otel_provlog.exporter.database import create_store_engine
 from otel_provlog.exporter.models import Base
 
-TABLES = {"clusters", "cluster_operations", "provision_steps", "cluster_events"}
+TABLES = {"clusters", "cluster_operations", "provision_steps", "cluster_events", "rejected_spans"}
 
 
 @pytest.fixture
@@ -65,4 +65,19 @@ def test_every_foreign_key_is_indexed(fresh_url):
         leading |= {tuple(u["column_names"][:1]) for u in inspector.get_unique_constraints(table)}
         for foreign_key in inspector.get_foreign_keys(table):
             assert tuple(foreign_key["constrained_columns"][:1]) in leading, (table, foreign_key)
+    engine.dispose()
+
+
+def test_revision_0002_adds_rejected_spans_and_comes_off_cleanly(fresh_url):
+    """0002 adds rejected_spans and the steps' parent span id; going back to 0001 removes them."""
+    engine = create_store_engine(fresh_url)
+    migrate.upgrade(engine, "0002")
+    inspector = inspect(engine)
+    assert "rejected_spans" in inspector.get_table_names()
+    assert "parent_span_id" in {c["name"] for c in inspector.get_columns("provision_steps")}
+    migrate.downgrade(engine, "0001")
+    inspector = inspect(engine)
+    assert "rejected_spans" not in inspector.get_table_names()
+    assert "parent_span_id" not in {c["name"] for c in inspector.get_columns("provision_steps")}
+    assert migrate.current_revision(engine) == "0001"
     engine.dispose()
