@@ -321,3 +321,56 @@ def test_full_traceback_in_sql_bounded_one_sent_out(
     assert "Traceback" in stored.event_info
     assert len(sent[attributes.EVENT_INFO].encode()) <= forwarding.INFO_LIMIT
     assert stored.error_id in sent[attributes.EVENT_INFO]
+
+
+_CONFIGURED_SCRIPT = """
+import otel_provlog
+
+otel_provlog.configure()
+with otel_provlog.step("c-1", "Launching", total=200) as step:
+    for number in range(200):
+        step.add_success(instance_id=str(number))
+print("done", flush=True)
+"""
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_configure_stores_everything_and_exits_while_the_receiver_hangs(
+    protocol: str, tmp_path: Path
+) -> None:
+    """With PROVLOG_OTLP_ENDPOINT on a silent receiver, the store gets all, the exit is quick."""
+    import os
+
+    from sqlalchemy import create_engine, text
+
+    script = tmp_path / "configured.py"
+    script.write_text(textwrap.dedent(_CONFIGURED_SCRIPT))
+    database = tmp_path / "store.db"
+    with HangingReceiver() as hanging:
+        environ = {
+            **os.environ,
+            "PROVLOG_DATABASE_URL": f"sqlite:///{database}",
+            "PROVLOG_SPOOL_DIR": str(tmp_path / "spool"),
+            "PROVLOG_OTLP_ENDPOINT": hanging.endpoint,
+            "OTEL_EXPORTER_OTLP_PROTOCOL": protocol,
+        }
+        started = time.monotonic()
+        result = subprocess.run(
+            [sys.executable, str(script)],
+            cwd=tmp_path,
+            env=environ,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        elapsed = time.monotonic() - started
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "done"
+    assert elapsed < 15, elapsed
+    engine = create_engine(f"sqlite:///{database}")
+    try:
+        with engine.connect() as connection:
+            stored = connection.execute(text("SELECT completed FROM provision_steps")).scalar()
+    finally:
+        engine.dispose()
+    assert stored == 200
