@@ -19,7 +19,6 @@ so any writer, in any process, computes the same id without asking the database.
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Final
 
@@ -41,6 +40,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeEngine
+
+from otel_provlog.ids import span_row_id
 
 __all__ = [
     "EXTERNAL_ID_LENGTH",
@@ -79,16 +80,6 @@ STATUS_LENGTH: Final = 16
 """Length of the status and step type columns."""
 REASON_LENGTH: Final = 255
 """Longest reason stored with a rejected span."""
-
-_ROW_ID_NAMESPACE: Final = uuid.UUID("6f0c3a56-2f0e-4b8e-9a43-4f7d2b1c9e10")
-
-
-def span_row_id(trace_id: str, span_id: str) -> str:
-    """Return the row id of the span ``(trace_id, span_id)``: a UUID, the same everywhere.
-
-    Both ids are lower-case hex (32 and 16 digits), as OpenTelemetry prints them.
-    """
-    return str(uuid.uuid5(_ROW_ID_NAMESPACE, f"{trace_id}-{span_id}"))
 
 
 def utcnow() -> datetime:

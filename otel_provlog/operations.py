@@ -12,6 +12,7 @@ from opentelemetry import trace
 
 from otel_provlog import attributes
 from otel_provlog.attachment import Scope
+from otel_provlog.ids import span_row_id
 from otel_provlog.plan import PlanLike, check_step_type, plan_steps
 from otel_provlog.tracer import get_tracer, logger
 
@@ -39,6 +40,19 @@ def span_id(span: trace.Span | None) -> str | None:
     except Exception:
         return None
     return format(context.span_id, "016x") if context.is_valid else None
+
+
+def row_id(span: trace.Span | None) -> str | None:
+    """Return the store's row id of ``span`` (see :mod:`otel_provlog.ids`), None if invalid."""
+    if span is None:
+        return None
+    try:
+        context = span.get_span_context()
+    except Exception:
+        return None
+    if not context.is_valid:
+        return None
+    return span_row_id(format(context.trace_id, "032x"), format(context.span_id, "016x"))
 
 
 class Operation(Scope):
@@ -84,6 +98,14 @@ class Operation(Scope):
 
     @property
     def id(self) -> str | None:
+        """The operation's id in the store and the REST API (a UUID derived from its span).
+
+        None before it starts or when nothing is recorded.
+        """
+        return row_id(self._span)
+
+    @property
+    def span_id(self) -> str | None:
         """The operation's span id in hex, None before it starts or when not recording."""
         return span_id(self._span)
 

@@ -46,7 +46,7 @@ def inject_step(
     headers: MutableMapping[str, str] = {} if carrier is None else carrier
     try:
         target = step if step is not None else current_step(cluster_id)
-        if target is not None and target.id is not None:
+        if target is not None and target.span_id is not None:
             TraceContextTextMapPropagator().inject(
                 headers, context=trace.set_span_in_context(target.span)
             )

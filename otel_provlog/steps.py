@@ -19,7 +19,7 @@ from opentelemetry import trace
 from otel_provlog import attributes
 from otel_provlog.attachment import Scope, find, find_in_context, should_publish
 from otel_provlog.events import NOOP_EVENT, Attributes, Event, Instance, event_attributes
-from otel_provlog.operations import Operation, record_error, span_id
+from otel_provlog.operations import Operation, record_error, row_id, span_id
 from otel_provlog.plan import check_step_type
 from otel_provlog.tracer import get_tracer, is_recording, logger, tracer_for
 
@@ -86,6 +86,14 @@ class Step(Scope):
 
     @property
     def id(self) -> str | None:
+        """The step's id in the store and the REST API (a UUID derived from its span).
+
+        None before it starts or when nothing is recorded.
+        """
+        return row_id(self._span)
+
+    @property
+    def span_id(self) -> str | None:
         """The step's span id in hex, None before it starts or when not recording."""
         return span_id(self._span)
 

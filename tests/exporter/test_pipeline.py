@@ -357,9 +357,45 @@ def test_the_instrumentation_api_end_to_end(database_url, tmp_path):
                     ProvisionStep.completed, ProvisionStep.failed, ProvisionStep.successful
                 ).where(ProvisionStep.cluster_id == cluster)
             ).one()
+            stored_ids = (
+                connection.execute(
+                    select(ProvisionStep.id).where(ProvisionStep.cluster_id == cluster)
+                )
+                .scalars()
+                .all()
+            )
         engine.dispose()
         assert tuple(row) == (2, 1, False)
         assert _counts(database_url, cluster) == (1, 3)
+        assert stored_ids == [s.id]
+    finally:
+        store.shutdown()
+
+
+def test_sahara_step_ids_are_the_stored_ids(database_url, tmp_path):
+    """The id add_provisioning_step returns is the id of the stored step row (and the API's)."""
+    import otel_provlog
+    from otel_provlog import sahara
+
+    cluster = f"c-{uuid.uuid4().hex[:8]}"
+    provider = TracerProvider(shutdown_on_exit=False)
+    store = otel_provlog.configure(
+        tracer_provider=provider, database_url=database_url, spool_dir=str(tmp_path / "spool")
+    )
+    try:
+        with otel_provlog.operation(cluster, "creating", tracer_provider=provider):
+            step_id = sahara.add_provisioning_step(cluster, "Wait for ssh", 1)
+            assert sahara.get_current_provisioning_step(cluster) == step_id
+        assert store.force_flush(30_000)
+        engine = create_store_engine(database_url, writer=False)
+        with engine.connect() as connection:
+            stored = connection.execute(
+                select(ProvisionStep.id, ProvisionStep.step_name).where(
+                    ProvisionStep.cluster_id == cluster
+                )
+            ).all()
+        engine.dispose()
+        assert [tuple(r) for r in stored] == [(step_id, "Wait for ssh")]
     finally:
         store.shutdown()
 

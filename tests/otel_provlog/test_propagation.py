@@ -23,7 +23,7 @@ def test_inject_writes_the_step_traceparent(provider: TracerProvider, cluster_id
         carrier = otel_provlog.inject_step(s)
         assert otel_provlog.inject_step(cluster_id=cluster_id) == carrier
     version, trace_id, span_id, flags = carrier["traceparent"].split("-")
-    assert (version, span_id) == ("00", s.id)
+    assert (version, span_id) == ("00", s.span_id)
     assert int(flags, 16) & 1 == 1
     assert int(trace_id, 16) == s.span.get_span_context().trace_id
 
@@ -112,5 +112,5 @@ def test_plain_sdk_agent_in_another_process(provider: TracerProvider, cluster_id
         timeout=60,
     )
     parent_id, trace_id = json.loads(result.stdout)
-    assert parent_id == s.id
+    assert parent_id == s.span_id
     assert trace_id == format(s.span.get_span_context().trace_id, "032x")

@@ -13,6 +13,7 @@ from opentelemetry.trace import StatusCode
 import otel_provlog
 from otel_provlog import attributes as a
 from otel_provlog import sahara as cpo
+from otel_provlog.ids import span_row_id
 
 
 @pytest.fixture
@@ -50,7 +51,10 @@ def test_add_step_and_events(
     cpo.add_successful_event(nodes[0])
     cpo.add_fail_event(nodes[1], RuntimeError("ssh refused"))
     step = spans.one(a.SPAN_STEP)
-    assert format(step.context.span_id, "016x") == step_id
+    assert (
+        span_row_id(format(step.context.trace_id, "032x"), format(step.context.span_id, "016x"))
+        == step_id
+    )
     assert spans.attrs(step)[a.STEP_TYPE] == "creating"
     assert spans.attrs(step)[a.TENANT_ID] == "t-1"
     ok, failed = spans.children(step, a.SPAN_EVENT)
@@ -73,7 +77,10 @@ def test_next_step_replaces_previous(
     assert cpo.get_current_provisioning_step(cluster_id) == second
     cpo.add_successful_event(node)
     [event] = spans(a.SPAN_EVENT)
-    assert format(event.parent.span_id, "016x") == second
+    assert (
+        span_row_id(format(event.context.trace_id, "032x"), format(event.parent.span_id, "016x"))
+        == second
+    )
 
 
 def test_steps_end_with_the_operation(

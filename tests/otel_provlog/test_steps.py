@@ -12,6 +12,7 @@ from opentelemetry.trace import StatusCode
 
 import otel_provlog
 from otel_provlog import attributes as a
+from otel_provlog.ids import span_row_id
 
 
 def test_operation_step_event_tree(provider: TracerProvider, spans: Any, cluster_id: str) -> None:
@@ -204,7 +205,9 @@ def test_start_step_and_end(provider: TracerProvider, spans: Any, cluster_id: st
     started.end()
     assert otel_provlog.current_step(cluster_id) is None
     assert len(spans(a.SPAN_STEP)) == 1
-    assert started.id == format(spans.one(a.SPAN_STEP).context.span_id, "016x")
+    span = spans.one(a.SPAN_STEP)
+    assert started.span_id == format(span.context.span_id, "016x")
+    assert started.id == span_row_id(format(span.context.trace_id, "032x"), started.span_id)
 
 
 def test_end_on_total_ends_span_but_keeps_step_current(
