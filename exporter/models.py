@@ -205,6 +205,8 @@ class Cluster(_Timestamps, Base):
 
     __table_args__ = (
         Index(None, "tenant_id", "created_at"),
+        Index(None, "tenant_id", "name"),
+        Index(None, "name"),
         Index(None, "status"),
         Index(None, "created_at"),
         Index(None, "updated_at"),
@@ -278,6 +280,9 @@ class ProvisionStep(_Timestamps, _SpanIdentity, Base):
         Index(None, "cluster_id", "created_at"),
         Index(None, "operation_id"),
         Index(None, "status", "updated_at"),
+        # Earlier runs of the same step, for time-left estimates. MariaDB indexes at most
+        # 3072 bytes, so it keeps the first 255 characters of the name.
+        Index(None, "step_name", "completed_at", mysql_length={"step_name": 255}),
         _MYSQL_TABLE,
     )
 

@@ -81,3 +81,26 @@ def test_revision_0002_adds_rejected_spans_and_comes_off_cleanly(fresh_url):
     assert "parent_span_id" not in {c["name"] for c in inspector.get_columns("provision_steps")}
     assert migrate.current_revision(engine) == "0001"
     engine.dispose()
+
+
+def test_every_revision_goes_up_down_and_up_again(fresh_url):
+    """Each migration step downgrades cleanly and upgrades again (the stairway)."""
+    from alembic.script import ScriptDirectory
+
+    revisions = [
+        script.revision
+        for script in reversed(
+            list(ScriptDirectory.from_config(migrate.alembic_config()).walk_revisions())
+        )
+    ]
+    engine = create_store_engine(fresh_url)
+    previous = "base"
+    for revision in revisions:
+        migrate.upgrade(engine, revision)
+        assert migrate.current_revision(engine) == revision
+        migrate.downgrade(engine, previous)
+        assert migrate.current_revision(engine) == (None if previous == "base" else previous)
+        migrate.upgrade(engine, revision)
+        previous = revision
+    assert previous == migrate.head_revision()
+    engine.dispose()
