@@ -9,6 +9,7 @@ import click
 
 from otel_provlog.cli.demo import demo
 from otel_provlog.cli.drain_commands import drain
+from otel_provlog.cli.options import database_url_option
 from otel_provlog.cli.retention_commands import prune
 from otel_provlog.cli.serve_commands import serve
 from otel_provlog.cli.stats_commands import stats
@@ -33,16 +34,8 @@ def db() -> None:
     """Manage the store's schema (Alembic migrations)."""
 
 
-_URL_OPTION = click.option(
-    "--database-url",
-    envvar="PROVLOG_DATABASE_URL",
-    default=None,
-    help="SQLAlchemy URL of the store [env: PROVLOG_DATABASE_URL; default sqlite:///provlog.db]",
-)
-
-
 @db.command()
-@_URL_OPTION
+@database_url_option
 @click.option("--revision", default="head", show_default=True, help="Target revision.")
 def upgrade(database_url: str | None, revision: str) -> None:
     """Create or upgrade the store's tables to the newest schema."""
@@ -56,7 +49,7 @@ def upgrade(database_url: str | None, revision: str) -> None:
 
 
 @db.command()
-@_URL_OPTION
+@database_url_option
 @click.option("--revision", required=True, help="Target revision ('base' drops every table).")
 def downgrade(database_url: str | None, revision: str) -> None:
     """Take the store's schema back to an earlier revision."""
@@ -70,7 +63,7 @@ def downgrade(database_url: str | None, revision: str) -> None:
 
 
 @db.command()
-@_URL_OPTION
+@database_url_option
 def current(database_url: str | None) -> None:
     """Print the store's schema revision and the newest one this version ships."""
     from otel_provlog.exporter import migrate

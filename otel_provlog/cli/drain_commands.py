@@ -17,25 +17,15 @@ from pathlib import Path
 
 import click
 
+from otel_provlog.cli.options import database_url_option, spool_dir_option
 from otel_provlog.config import load_settings
 
 __all__ = ["drain"]
 
 
 @click.command()
-@click.option(
-    "--database-url",
-    envvar="PROVLOG_DATABASE_URL",
-    default=None,
-    help="SQLAlchemy URL of the store [env: PROVLOG_DATABASE_URL; default sqlite:///provlog.db]",
-)
-@click.option(
-    "--spool-dir",
-    envvar="PROVLOG_SPOOL_DIR",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="The spool to drain [env: PROVLOG_SPOOL_DIR; default: derived from the URL]",
-)
+@database_url_option
+@spool_dir_option
 @click.option("--no-upgrade", is_flag=True, help="Do not upgrade the schema before writing.")
 @click.option(
     "--until-empty",

@@ -10,33 +10,21 @@ import json
 
 import click
 
+from otel_provlog.cli.options import database_url_option, output_format_option
 from otel_provlog.config import load_settings, parse_duration
 
 __all__ = ["prune"]
 
 
 @click.command()
-@click.option(
-    "--database-url",
-    envvar="PROVLOG_DATABASE_URL",
-    default=None,
-    help="SQLAlchemy URL of the store [env: PROVLOG_DATABASE_URL; default sqlite:///provlog.db]",
-)
+@database_url_option
 @click.option(
     "--retention",
     default=None,
     help="Keep events of successful steps this long, e.g. 24h or 7d "
     "[env: PROVLOG_EVENT_RETENTION; default 24h]",
 )
-@click.option(
-    "-f",
-    "--format",
-    "output_format",
-    type=click.Choice(["table", "json"]),
-    default="table",
-    show_default=True,
-    help="Output format.",
-)
+@output_format_option
 def prune(database_url: str | None, retention: str | None, output_format: str) -> None:
     """Remove events of steps that completed successfully longer ago than the retention.
 

@@ -14,33 +14,21 @@ import json
 
 import click
 
+from otel_provlog.cli.options import database_url_option, output_format_option
 from otel_provlog.config import load_settings, parse_duration
 
 __all__ = ["expire"]
 
 
 @click.command()
-@click.option(
-    "--database-url",
-    envvar="PROVLOG_DATABASE_URL",
-    default=None,
-    help="SQLAlchemy URL of the store [env: PROVLOG_DATABASE_URL; default sqlite:///provlog.db]",
-)
+@database_url_option
 @click.option(
     "--stale-after",
     default=None,
     help="Silence after which a running step is interrupted, e.g. 90m or 6h "
     "[env: PROVLOG_STALE_AFTER; default 6h]",
 )
-@click.option(
-    "-f",
-    "--format",
-    "output_format",
-    type=click.Choice(["table", "json"]),
-    default="table",
-    show_default=True,
-    help="Output format.",
-)
+@output_format_option
 def expire(database_url: str | None, stale_after: str | None, output_format: str) -> None:
     """Mark running steps and operations without news for a while as interrupted."""
     from sqlalchemy.exc import SQLAlchemyError
