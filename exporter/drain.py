@@ -12,6 +12,10 @@ process are adopted like any other.
 
 When the database fails the drain backs off (0.1 s doubling to ``backoff_max``) and
 retries; the spool keeps growing on disk meanwhile, and memory stays bounded by one batch.
+Records are counted as ``retried`` each time they are written again after a failed
+attempt, whether :func:`~otel_provlog.exporter.writer.write_batch` retried a conflict
+(counted once the batch is stored) or the drain came back to a batch the database failed
+(counted as it tries again).
 The drain also marks steps interrupted that stayed silent past ``stale_after``.
 
 Run it as ``python -m otel_provlog.exporter.drain --spool-dir DIR`` (the database URL
@@ -73,12 +77,17 @@ WriteBatch = Callable[[sessionmaker[Session], list[SpanRecord]], WriteResult]
 
 @dataclass(slots=True)
 class DrainCounters:
-    """What a drain did: records written, already stored, and rejected as invalid."""
+    """What a drain did: records written, already stored, rejected as invalid, retried.
+
+    ``retried`` counts the records of every attempt after a failed one (a batch tried three
+    times adds its size twice); ``batches`` counts the batches stored.
+    """
 
     written: int = 0
     duplicates: int = 0
     rejected: int = 0
     batches: int = 0
+    retried: int = 0
 
 
 class Drain:
@@ -90,7 +99,8 @@ class Drain:
         upgrade: bring the schema to the newest revision before the first write.
         stale_after: seconds after which silent running steps are interrupted (None: never).
         write: the batch writer (``write_batch`` by default; tests pass their own).
-        on_batch: called after every stored batch (e.g. to report the counters).
+        on_batch: called after every stored batch and every failed attempt (e.g. to report
+            the counters).
     """
 
     def __init__(
@@ -121,6 +131,7 @@ class Drain:
         self._engine: Engine | None = None
         self._factory: sessionmaker[Session] | None = None
         self._offsets: dict[Path, int] = {}
+        self._attempted: dict[Path, int] = {}  # end of the bytes a failed batch held
         self._dead: set[str] = set()
         self._next_expiry = 0.0
         self._turn = 0
@@ -143,12 +154,9 @@ class Drain:
             self._engine, self._factory = engine, session_factory(engine)
         return self._factory
 
-    def _write_batch(self, records: list[SpanRecord]) -> None:
+    def _write_batch(self, records: list[SpanRecord]) -> WriteResult:
         write = write_batch if self._write is None else self._write
-        result = write(self._session_factory(), records)
-        self.counters.written += result.written
-        self.counters.duplicates += result.duplicates
-        self.counters.rejected += len(result.rejected)
+        return write(self._session_factory(), records)
 
     def _expire_stale(self) -> None:
         if self.stale_after is None or time.monotonic() < self._next_expiry:
@@ -204,6 +212,7 @@ class Drain:
         for segment in segments:
             newest[segment.writer] = max(newest.get(segment.writer, 0), segment.seq)
         lines: list[bytes] = []
+        again: list[bool] = []  # per line: a failed batch held it already
         moves: list[tuple[spool.Segment, int, bool]] = []
         for segment in segments:
             room = self.batch_records - len(lines)
@@ -218,8 +227,13 @@ class Drain:
                 )
             except FileNotFoundError:
                 self._offsets.pop(segment.path, None)
+                self._attempted.pop(segment.path, None)
                 continue
             lines.extend(read)
+            attempted, start = self._attempted.get(segment.path, 0), offset
+            for line in read:
+                again.append(start < attempted)
+                start += len(line)
             if closed and len(read) < room:
                 size = segment.path.stat().st_size
                 if end < size:
@@ -232,25 +246,43 @@ class Drain:
                 moves.append((segment, end, True))
             elif end > offset:
                 moves.append((segment, end, False))
-        records = self._decode(lines)
+        records, repeated, unreadable = self._decode(lines, again)
         if records:
-            self._write_batch(records)
+            self.counters.retried += repeated
+            try:
+                result = self._write_batch(records)
+            except Exception:
+                for segment, end, _ in moves:
+                    self._attempted[segment.path] = max(self._attempted.get(segment.path, 0), end)
+                self._report()
+                raise
+            self.counters.written += result.written
+            self.counters.duplicates += result.duplicates
+            self.counters.rejected += len(result.rejected)
+            self.counters.retried += result.retried
+        self.counters.rejected += unreadable
         for segment, end, finished in moves:
             if finished:
                 spool.delete_segment(segment)
                 self._offsets.pop(segment.path, None)
+                self._attempted.pop(segment.path, None)
             else:
                 spool.write_checkpoint(segment, end)
                 self._offsets[segment.path] = end
+                if self._attempted.get(segment.path, 0) <= end:
+                    self._attempted.pop(segment.path, None)
         self._forget_dead_writers(segments, moves)
         if lines:
             self.counters.batches += 1
-            if self._on_batch is not None:
-                try:
-                    self._on_batch(self.counters)
-                except Exception:
-                    self._log.exception("report", "otel_provlog: reporting the counters failed")
+            self._report()
         return len(lines)
+
+    def _report(self) -> None:
+        if self._on_batch is not None:
+            try:
+                self._on_batch(self.counters)
+            except Exception:
+                self._log.exception("report", "otel_provlog: reporting the counters failed")
 
     def _in_turn(self, segments: list[spool.Segment]) -> list[spool.Segment]:
         """Order the writers differently each pass, so one writer's backlog starves no other."""
@@ -261,15 +293,22 @@ class Drain:
         rank = {writer: n for n, writer in enumerate(writers[self._turn :] + writers[: self._turn])}
         return sorted(segments, key=lambda segment: (rank[segment.writer], segment.seq))
 
-    def _decode(self, lines: Sequence[bytes]) -> list[SpanRecord]:
+    def _decode(
+        self, lines: Sequence[bytes], again: Sequence[bool]
+    ) -> tuple[list[SpanRecord], int, int]:
+        """Return the records, how many of them a failed batch held, and the unreadable lines."""
         records: list[SpanRecord] = []
-        for line in lines:
+        repeated = unreadable = 0
+        for line, seen in zip(lines, again, strict=True):
             try:
                 records.append(decode_record(line))
             except ValueError:
-                self.counters.rejected += 1
-                self._log.exception("decode", "otel_provlog: an unreadable spool line, skipped")
-        return records
+                unreadable += 1
+                if not seen:
+                    self._log.exception("decode", "otel_provlog: an unreadable spool line, skipped")
+                continue
+            repeated += seen
+        return records, repeated, unreadable
 
     def _forget_dead_writers(
         self, segments: Sequence[spool.Segment], moves: Sequence[tuple[spool.Segment, int, bool]]

@@ -5,7 +5,7 @@ What a :func:`~otel_provlog.exporter.pipeline.configure` handle counts, read whe
 - ``provlog.store.spans`` (observable counter, ``{span}``), by ``outcome``: ``appended``
   (put in the local spool), ``written`` (stored), ``duplicate`` (already stored),
   ``rejected`` (unusable, kept in ``rejected_spans``), ``dropped`` (lost before the spool),
-  and ``retried`` when the handle counts retries;
+  ``retried`` (written again after a failed attempt: a conflict, the database down);
 - ``provlog.forwarding.spans`` (observable counter, ``{span}``), by ``outcome``: ``queued``,
   ``sent``, ``failed`` (the receiver was down or refused), ``dropped`` (queue full, or left
   at shutdown), when OTLP forwarding is on;

@@ -204,6 +204,7 @@ class _DrainProcess:
             duplicates=earlier.duplicates + now.duplicates,
             rejected=earlier.rejected + now.rejected,
             batches=earlier.batches + now.batches,
+            retried=earlier.retried + now.retried,
         )
 
     def stop(self, seconds: float) -> None:
@@ -270,6 +271,7 @@ class StorePath:
             duplicates=drained.duplicates,
             rejected=drained.rejected,
             dropped=self.processor.dropped,
+            retried=drained.retried,
         )
 
     def force_flush(self, timeout_millis: int = DEFAULT_FLUSH_TIMEOUT_MILLIS) -> bool:

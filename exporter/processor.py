@@ -67,12 +67,13 @@ class RateLimitedLog:
 
 @dataclass(slots=True)
 class Counters:
-    """What the store path did: records appended, written, duplicate, rejected, dropped.
+    """What the store path did: records appended, written, duplicate, rejected, dropped, retried.
 
     ``appended``: records put in the spool by this process. ``dropped``: spans lost before
     the spool (it could not be written, or the processor was shut down). ``written``,
-    ``duplicates`` and ``rejected`` are the drain's: records stored, records the store
-    already had, records it refused as invalid.
+    ``duplicates``, ``rejected`` and ``retried`` are the drain's: records stored, records
+    the store already had, records it refused as invalid, and records written again after
+    a failed attempt (a conflict with another writer, or the database down).
     """
 
     appended: int = 0
@@ -80,6 +81,7 @@ class Counters:
     duplicates: int = 0
     rejected: int = 0
     dropped: int = 0
+    retried: int = 0
 
 
 class SpoolSpanProcessor(SpanProcessor):

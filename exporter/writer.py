@@ -75,12 +75,14 @@ class WriteResult:
 
     ``written`` counts records that changed the store, ``duplicates`` those already stored
     (or repeated within the batch), ``rejected`` the records that could not be used (they
-    are stored in ``rejected_spans``).
+    are stored in ``rejected_spans``). ``retried`` counts the records written again after
+    a rolled-back attempt: the batch's size for every attempt after the first.
     """
 
     written: int = 0
     duplicates: int = 0
     rejected: list[Rejected] = field(default_factory=list)
+    retried: int = 0
 
 
 def _rejected_row(rejected: Rejected, at: datetime) -> dict[str, Any]:
@@ -158,7 +160,8 @@ def write_batch(
 
     A unique-key race (another writer stored the same span or step first), a deadlock or
     a lock timeout rolls the transaction back; it is tried again, up to ``attempts`` times
-    in all, after a short randomised pause. The last error is raised.
+    in all, after a short randomised pause. The last error is raised. The result's
+    ``retried`` counts the records of every attempt after the first.
 
     Raises:
         ValueError: when ``attempts`` is less than 1.
@@ -168,7 +171,9 @@ def write_batch(
     for attempt in range(1, attempts + 1):
         try:
             with session_factory.begin() as session:
-                return write_records(session, records)
+                result = write_records(session, records)
+            result.retried = len(records) * (attempt - 1)
+            return result
         except (IntegrityError, OperationalError) as error:
             if attempt == attempts or not _retryable(error):
                 raise

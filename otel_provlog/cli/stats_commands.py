@@ -2,8 +2,8 @@
 
 Reads the store (clusters, steps, events, pruned steps, rejected spans), the spool backlog
 (spans waiting for the store) and the counts each instrumented process writes next to its
-spool directory (spans appended, written, duplicate, rejected, dropped; on the OTLP path
-queued, sent, failed, dropped). Exit codes: 0 done, 1 the store failed, 2 bad usage.
+spool directory (spans appended, written, duplicate, rejected, dropped, retried; on the
+OTLP path queued, sent, failed, dropped). Exit codes: 0 done, 1 the store failed, 2 bad usage.
 """
 
 from __future__ import annotations

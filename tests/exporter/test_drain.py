@@ -8,13 +8,13 @@ import subprocess
 import sys
 import threading
 import time
-from types import SimpleNamespace
 
 import pytest
 
 from otel_provlog.exporter import spool
 from otel_provlog.exporter.drain import Drain
 from otel_provlog.exporter.records import encode_record
+from otel_provlog.exporter.writer import WriteResult
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 
@@ -72,7 +72,7 @@ class FakeStore:
             else:
                 self.rows[record["span_id"]] = record["end_ns"]
                 written += 1
-        return SimpleNamespace(written=written, duplicates=duplicates, rejected=[])
+        return WriteResult(written=written, duplicates=duplicates)
 
 
 def _drain(tmp_path, store, **options):
@@ -119,6 +119,36 @@ def test_a_failed_write_moves_nothing_and_a_replay_is_harmless(tmp_path):
     assert again.drain_once() == 10
     assert (again.counters.written, again.counters.duplicates) == (0, 10)
     assert len(store.rows) == 10
+    writer.close()
+
+
+def test_a_batch_tried_again_counts_as_retried_and_nothing_twice(tmp_path):
+    """Every attempt after a failed one counts its records; rejects and writes count once."""
+    writer = spool.SpoolWriter(tmp_path / "spool")
+    for n in range(10):
+        writer.append(_line(n))
+    writer.append(b"garbage\n")
+    store = FakeStore()
+    store.failures = 2
+    reports = []
+    drain = _drain(tmp_path, store, on_batch=lambda c: reports.append(c.retried))
+    with pytest.raises(ConnectionError):
+        drain.drain_once()
+    assert (drain.counters.retried, drain.counters.rejected) == (0, 0)
+    with pytest.raises(ConnectionError):
+        drain.drain_once()
+    assert drain.counters.retried == 10
+    for n in range(10, 15):  # new records join the batch: not retried
+        writer.append(_line(n))
+    assert drain.drain_once() == 16
+    assert store.batches == [10, 10, 15]
+    counters = drain.counters
+    assert (counters.written, counters.duplicates, counters.rejected) == (15, 0, 1)
+    assert (counters.retried, counters.batches) == (20, 1)
+    assert reports == [0, 10, 20]  # reported after failures too
+    writer.append(_line(15))
+    assert drain.drain_once() == 1
+    assert drain.counters.retried == 20
     writer.close()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
 import subprocess
 import sys
@@ -12,13 +13,18 @@ import uuid
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from otel_provlog import attributes as attr
+from otel_provlog.cli.commands import provlog
 from otel_provlog.exporter import spool
 from otel_provlog.exporter.database import create_store_engine
+from otel_provlog.exporter.metrics import install_metrics, snapshot
 from otel_provlog.exporter.models import ClusterEvent, ProvisionStep
 from otel_provlog.exporter.pipeline import StorePath, configure
 
@@ -260,3 +266,56 @@ def test_a_program_exits_promptly_while_the_database_is_down(outage, tmp_path, d
         assert outage.counts("c-exit") == (1, 100, 100)
     finally:
         store.shutdown()
+
+
+@pytest.mark.parametrize("drain", ["process", "thread"])
+def test_retries_while_the_database_is_down_are_counted(outage, tmp_path, drain):
+    """Each attempt after a failed one counts its spans as retried; each span is stored once."""
+    cluster = f"c-{uuid.uuid4().hex[:8]}"
+    reader = InMemoryMetricReader()
+    meters = MeterProvider(metric_readers=[reader])
+    store = _configure(outage.url, tmp_path, drain=drain, linger=2)
+    try:
+        install_metrics(store, meter_provider=meters)
+        _emit(store, cluster, 50)
+        deadline = time.monotonic() + 60
+        while store.counters().retried < 2 * 52:  # two attempts after the first at least
+            assert time.monotonic() < deadline, store.counters()
+            time.sleep(0.1)
+        assert outage.counts(cluster) == (0, 0, 0)
+        outage.back()
+        assert store.force_flush(timeout_millis=30_000)
+        assert outage.counts(cluster) == (1, 50, 50)
+        stored = store.counters()
+        assert (stored.appended, stored.written, stored.duplicates) == (52, 52, 0)
+        assert stored.retried >= 2 * 52
+        _emit(store, f"{cluster}-later", 10)  # the store is up: no more retries
+        assert store.force_flush(timeout_millis=30_000)
+        later = store.counters()
+        assert (later.written, later.retried) == (64, stored.retried)
+        assert _store_points(reader)["retried"] == later.retried
+        assert snapshot(store)["store"]["retried"] == later.retried
+    finally:
+        store.shutdown(timeout_millis=1000)
+        meters.shutdown()
+    arguments = ["stats", "--database-url", outage.url, "--spool-dir", str(tmp_path / "spool")]
+    result = CliRunner().invoke(provlog, [*arguments, "-f", "json"])
+    assert result.exit_code == 0, result.output
+    (process,) = json.loads(result.output)["processes"]
+    assert (process["store"]["written"], process["store"]["retried"]) == (64, later.retried)
+    table = CliRunner().invoke(provlog, arguments)
+    assert f"retried {later.retried}" in table.output
+
+
+def _store_points(reader: InMemoryMetricReader) -> dict[str, int]:
+    """Return outcome -> value of ``provlog.store.spans`` as the reader collects it."""
+    found: dict[str, int] = {}
+    data = reader.get_metrics_data()
+    assert data is not None
+    for resource_metrics in data.resource_metrics:
+        for scope_metrics in resource_metrics.scope_metrics:
+            for metric in scope_metrics.metrics:
+                if metric.name == "provlog.store.spans":
+                    for point in metric.data.data_points:
+                        found[str(point.attributes["outcome"])] = int(point.value)
+    return found

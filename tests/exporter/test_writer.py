@@ -11,10 +11,11 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from otel_provlog import attributes as attr
+from otel_provlog.exporter import store
 from otel_provlog.exporter.database import session_factory
 from otel_provlog.exporter.mapping import to_datetime
 from otel_provlog.exporter.models import (
@@ -379,13 +380,41 @@ def test_write_batch_retries_conflicts_then_gives_up(engine):
                     raise IntegrityError("INSERT", {}, Exception("duplicate key"))
 
     records = _run()
-    assert write_batch(Flaky(2), records, attempts=3).written == len(records)
+    result = write_batch(Flaky(2), records, attempts=3)
+    assert (result.written, result.retried) == (len(records), 2 * len(records))
     assert len(failures) == 2
     failures.clear()
     with pytest.raises(IntegrityError):
         write_batch(Flaky(5), records, attempts=2)
     with pytest.raises(ValueError, match="attempts"):
         write_batch(factory, records, attempts=0)
+
+
+def test_a_lost_unique_key_race_is_retried_and_counted_once(engine, monkeypatch):
+    """A row another writer stored first makes a real IntegrityError: one retry, counted."""
+    factory = session_factory(engine)
+    records = _run()
+    first = write_batch(factory, records[: len(records) // 2])  # the other writer's commit
+    assert first.retried == 0
+    real = store.insert_missing
+    raced: list[str] = []
+
+    def racing(session, model, rows, key):
+        if model is Cluster and not raced:  # the other writer committed in between
+            raced.append(model.__tablename__)
+            session.execute(insert(model.__table__), rows)
+        return real(session, model, rows, key)
+
+    monkeypatch.setattr(store, "insert_missing", racing)
+    result = write_batch(factory, records)
+    assert raced == ["clusters"]
+    assert result.retried == len(records)
+    assert result.written + result.duplicates == len(records)
+    assert first.written + result.written == len(records)
+    raced_state = _snapshot(factory)
+    _empty(factory)
+    _write(factory, records)
+    assert raced_state == _snapshot(factory)  # nothing stored twice
 
 
 def test_concurrent_writers_of_overlapping_batches_keep_counts_exact(engine):
