@@ -83,3 +83,16 @@ def test_installed_wheel_lands_in_site_packages_as_one_package(wheel, tmp_path):
         if line.startswith("Requires-Dist: ") and "extra ==" not in line
     ]
     assert [r.split(">")[0].split("=")[0].strip() for r in required] == ["opentelemetry-api"]
+
+
+def test_the_server_extra_brings_the_otlp_protobuf_messages(wheel):
+    """``otel-provlog[server]`` requires opentelemetry-proto, which POST /v1/traces decodes with."""
+    with zipfile.ZipFile(wheel) as archive:
+        (name,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+        metadata = archive.read(name).decode()
+    server = [
+        line.removeprefix("Requires-Dist: ").split(";")[0].replace(" ", "")
+        for line in metadata.splitlines()
+        if line.startswith("Requires-Dist: ") and 'extra == "server"' in line
+    ]
+    assert "opentelemetry-proto>=1.27" in server
