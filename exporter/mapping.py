@@ -87,7 +87,9 @@ class _Mapped:
 class MappedRecords:
     """The rows a batch of records makes, by table, with the records that were unusable.
 
-    ``markers`` hold step columns from ``step.start`` markers (keyed by the step's span);
+    ``operation_markers`` hold running operation rows from ``operation.start`` markers
+    (keyed by the operation's span); ``markers`` hold step columns from ``step.start``
+    markers (keyed by the step's span);
     ``steps`` hold step columns from ended step spans; ``placeholders`` hold a running,
     nameless step row for each step that events name, begun at its earliest event.
     ``clusters`` maps each cluster id to ``name``, ``tenant_id`` (None when no record gave
@@ -98,6 +100,7 @@ class MappedRecords:
 
     clusters: dict[str, RowMap] = field(default_factory=dict)
     operations: list[RowMap] = field(default_factory=list)
+    operation_markers: list[RowMap] = field(default_factory=list)
     steps: list[RowMap] = field(default_factory=list)
     markers: list[RowMap] = field(default_factory=list)
     events: list[RowMap] = field(default_factory=list)
@@ -250,19 +253,28 @@ def _map_record(record: Mapping[str, Any]) -> _Mapped:
         "last_at": end,
     }
     row: RowMap = {"cluster_id": cluster_id, "trace_id": trace_id}
-    if kind == attr.SPAN_OPERATION:
+    if kind in (attr.SPAN_OPERATION, attr.SPAN_OPERATION_START):
         step_type = clean_text(attributes.get(attr.STEP_TYPE), STATUS_LENGTH)
         if not step_type:
             raise _Unusable(f"{attr.STEP_TYPE} of the operation is missing")
-        row |= {
-            "id": span_row_id(trace_id, span_id),
-            "span_id": span_id,
+        if kind == attr.SPAN_OPERATION:
+            operation_id = span_id
+            ended: RowMap = {
+                "status": OperationStatus.FAILED if failed else OperationStatus.SUCCESSFUL,
+                "successful": not failed,
+                "completed_at": end,
+            }
+        elif parent_id is None:
+            raise _Unusable(f"a {kind} span needs its operation as parent_span_id")
+        else:
+            operation_id = parent_id
+            ended = {"status": OperationStatus.RUNNING, "successful": None, "completed_at": None}
+        row |= ended | {
+            "id": span_row_id(trace_id, operation_id),
+            "span_id": operation_id,
             "step_type": step_type,
-            "status": OperationStatus.FAILED if failed else OperationStatus.SUCCESSFUL,
-            "successful": not failed,
             "plan": _plan(attributes.get(attr.PLAN)),
             "started_at": start,
-            "completed_at": end,
             "created_at": start,
             "updated_at": end,
         }
@@ -348,6 +360,7 @@ def map_records(records: Iterable[Mapping[str, Any]]) -> MappedRecords:
     seen: set[tuple[str, str]] = set()
     tables = {
         attr.SPAN_OPERATION: mapped.operations,
+        attr.SPAN_OPERATION_START: mapped.operation_markers,
         attr.SPAN_STEP: mapped.steps,
         attr.SPAN_STEP_START: mapped.markers,
         attr.SPAN_EVENT: mapped.events,

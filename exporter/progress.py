@@ -2,7 +2,10 @@
 
 :func:`progress_from_records` answers what the ``provision_steps`` table would hold after
 writing the same records, without a database: the step span decides once it ended, a
-start marker describes a running step, and events alone make a nameless placeholder.
+start marker describes a running step, and events alone make a nameless placeholder. A
+step links to its operation (from the operation span or its ``operation.start`` marker)
+and takes its place in the operation's plan, exactly as
+:func:`~otel_provlog.exporter.store.link_steps` does.
 Tests hold the writer to it, and a tool can show progress straight from a spool.
 """
 
@@ -13,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from otel_provlog.exporter.mapping import RowMap, map_records
+from otel_provlog.exporter.mapping import MappedRecords, RowMap, map_records
 from otel_provlog.exporter.models import StepStatus
 from otel_provlog.exporter.records import SpanRecord
 
@@ -28,6 +31,10 @@ class StepProgress:
     cluster_id: str
     step_name: str
     step_type: str | None
+    operation_id: str | None
+    """The operation's row id: the step's parent span, else the only one of its trace."""
+    position: int | None
+    """The index of the step's name in its operation's plan, or None."""
     completed: int
     """Events that finished successfully."""
     failed: int
@@ -40,6 +47,37 @@ class StepProgress:
     created_at: datetime
     started_at: datetime | None
     completed_at: datetime | None
+
+
+def _links(
+    mapped: MappedRecords, steps: dict[str, RowMap]
+) -> dict[str, tuple[str | None, int | None]]:
+    """Return each step's (operation id, position), with the semantics of ``link_steps``."""
+    plans: dict[str, RowMap] = {}
+    for row in mapped.operation_markers:
+        plans.setdefault(row["id"], row)
+    for row in mapped.operations:
+        plans[row["id"]] = row  # the span decides
+    by_span: dict[tuple[str, str], RowMap] = {}
+    by_trace: dict[str, list[RowMap]] = {}
+    for row in plans.values():
+        by_span[(row["trace_id"], row["span_id"])] = row
+        by_trace.setdefault(row["trace_id"], []).append(row)
+    links: dict[str, tuple[str | None, int | None]] = {}
+    for step_id, row in steps.items():
+        parent = row.get("parent_span_id")
+        if parent is not None:
+            found = by_span.get((row["trace_id"], parent))
+        else:
+            candidates = by_trace.get(row["trace_id"], [])
+            found = candidates[0] if len(candidates) == 1 else None
+        if found is None:
+            links[step_id] = (None, None)
+            continue
+        plan = found["plan"] or []
+        name = row["step_name"]
+        links[step_id] = (found["id"], plan.index(name) if name in plan else None)
+    return links
 
 
 def progress_from_records(records: Iterable[SpanRecord]) -> dict[str, list[StepProgress]]:
@@ -61,6 +99,7 @@ def progress_from_records(records: Iterable[SpanRecord]) -> dict[str, list[StepP
     for row in mapped.steps:
         steps[row["id"]] = row
         ended.add(row["id"])
+    links = _links(mapped, steps)
     counts: dict[str, list[int]] = {}
     for event in mapped.events:
         count = counts.setdefault(event["provision_step_id"], [0, 0])
@@ -81,6 +120,8 @@ def progress_from_records(records: Iterable[SpanRecord]) -> dict[str, list[StepP
                 cluster_id=row["cluster_id"],
                 step_name=row["step_name"],
                 step_type=row.get("step_type"),
+                operation_id=links[step_id][0],
+                position=links[step_id][1],
                 completed=completed,
                 failed=failed,
                 total=row.get("total"),

@@ -36,6 +36,7 @@ __all__ = [
     "insert_missing",
     "link_steps",
     "merge_clusters",
+    "merge_operations",
     "merge_steps",
     "refresh_cluster_status",
     "set_cluster_status",
@@ -45,6 +46,7 @@ Row = Mapping[str, Any]
 """A row as a mapping of column names to values."""
 
 _KEY_BATCH = 500
+_SPAN_KEY: Final = ("trace_id", "span_id")
 
 
 def insert_missing(
@@ -186,6 +188,72 @@ def add_events(session: Session, rows: Iterable[Row]) -> list[Row]:
             )
         session.execute(update(ProvisionStep).where(ProvisionStep.id == step_id).values(**values))
     return new_rows
+
+
+_OPERATION_SPAN_VALUES: Final = (
+    "cluster_id",
+    "step_type",
+    "status",
+    "successful",
+    "plan",
+    "started_at",
+    "completed_at",
+    "created_at",
+)
+
+
+def merge_operations(
+    session: Session, spans: Sequence[Row], markers: Sequence[Row]
+) -> tuple[int, int]:
+    """Write operation rows from ended operation spans and ``operation.start`` markers.
+
+    Whatever the order in which they arrive, the operation span decides (status, plan,
+    times); a marker creates a running operation only while its operation is not stored
+    at all, so a marker arriving after its operation ended never reopens it. A span ends
+    the running (or, after :func:`~otel_provlog.exporter.writer.expire_stale_steps`,
+    interrupted) row its marker made.
+
+    Returns:
+        How many spans and markers were new, and how many were stored already (a marker
+        counts as stored once its operation is).
+    """
+    ids = sorted({row["id"] for row in (*spans, *markers)})
+    known: dict[str, tuple[datetime | None, str]] = {}
+    for start in range(0, len(ids), _KEY_BATCH):
+        query = select(Operation.id, Operation.completed_at, Operation.status).where(
+            Operation.id.in_(ids[start : start + _KEY_BATCH])
+        )
+        for operation_id, completed_at, status in session.execute(query):
+            known[operation_id] = (completed_at, status)
+    fresh: dict[str, Row] = {}
+    applied = unchanged = 0
+    for row in spans:
+        state = known.get(row["id"])
+        if state is None:
+            fresh[row["id"]] = row
+        elif state[0] is not None and state[1] != OperationStatus.INTERRUPTED:
+            unchanged += 1
+            continue
+        else:
+            session.execute(
+                update(Operation)
+                .where(Operation.id == row["id"])
+                .values(
+                    **{k: row[k] for k in _OPERATION_SPAN_VALUES},
+                    updated_at=_latest(Operation.updated_at, row["updated_at"]),
+                )
+            )
+        applied += 1
+    for row in markers:
+        if row["id"] in known:
+            unchanged += 1
+            continue
+        applied += 1
+        fresh.setdefault(row["id"], row)
+    # Through insert_missing: a concurrent writer's insert fails the transaction, which
+    # is retried and then merges into that row instead.
+    insert_missing(session, Operation, [fresh[key] for key in sorted(fresh)], _SPAN_KEY)
+    return applied, unchanged
 
 
 _STEP_COLUMNS: Final[Row] = {
@@ -330,41 +398,55 @@ def merge_steps(
     return applied, unchanged
 
 
-def link_steps(session: Session, operation_ids: Iterable[str]) -> None:
-    """Link the steps of the given operations (their child spans) and place them in its plan.
+def link_steps(session: Session, trace_ids: Iterable[str]) -> None:
+    """Link the steps of the given traces to their operation and place them in its plan.
 
-    ``position`` is the index of the step's name in the operation's plan, or None.
+    A step belongs to the operation that is its parent span. While its parent is not known
+    yet (only its ``step.start`` marker or its events are stored), it belongs to the
+    operation of its trace when the trace has exactly one (operations are roots). Its
+    ``position`` is the index of its name in that operation's plan, or None. The links
+    depend on the stored rows only, never on the order in which spans arrived; traces
+    without a stored operation are left alone.
     """
-    ids = sorted(set(operation_ids))
-    if not ids:
-        return
-    operations: dict[tuple[str, str | None], tuple[str, list[str]]] = {
-        (trace_id, span_id): (op_id, plan or [])
-        for op_id, trace_id, span_id, plan in session.execute(
+    traces = sorted(set(trace_ids))
+    for start in range(0, len(traces), _KEY_BATCH):
+        chunk = traces[start : start + _KEY_BATCH]
+        by_span: dict[tuple[str, str], tuple[str, list[str]]] = {}
+        by_trace: dict[str, list[tuple[str, list[str]]]] = {}
+        for row_id, trace_id, span_id, declared in session.execute(
             select(Operation.id, Operation.trace_id, Operation.span_id, Operation.plan).where(
-                Operation.id.in_(ids)
+                Operation.trace_id.in_(chunk)
             )
-        )
-    }
-    if not operations:
-        return
-    query = select(
-        ProvisionStep.id,
-        ProvisionStep.trace_id,
-        ProvisionStep.parent_span_id,
-        ProvisionStep.step_name,
-        ProvisionStep.operation_id,
-        ProvisionStep.position,
-    ).where(tuple_(ProvisionStep.trace_id, ProvisionStep.parent_span_id).in_(list(operations)))
-    for step_id, trace_id, parent_id, name, linked, position in session.execute(query).all():
-        op_id, plan = operations[(trace_id, parent_id)]
-        place = plan.index(name) if name in plan else None
-        if (linked, position) != (op_id, place):
-            session.execute(
-                update(ProvisionStep)
-                .where(ProvisionStep.id == step_id)
-                .values(operation_id=op_id, position=place, updated_at=ProvisionStep.updated_at)
-            )
+        ):
+            by_span[(trace_id, span_id)] = (row_id, declared or [])
+            by_trace.setdefault(trace_id, []).append((row_id, declared or []))
+        if not by_trace:
+            continue
+        query = select(
+            ProvisionStep.id,
+            ProvisionStep.trace_id,
+            ProvisionStep.parent_span_id,
+            ProvisionStep.step_name,
+            ProvisionStep.operation_id,
+            ProvisionStep.position,
+        ).where(ProvisionStep.trace_id.in_(sorted(by_trace)))
+        for step_id, trace_id, parent_id, name, linked, position in session.execute(query).all():
+            if parent_id is not None:
+                found = by_span.get((trace_id, parent_id))
+            else:
+                candidates = by_trace[trace_id]
+                found = candidates[0] if len(candidates) == 1 else None
+            op_id: str | None = None
+            place: int | None = None
+            if found is not None:
+                op_id, plan = found
+                place = plan.index(name) if name in plan else None
+            if (linked, position) != (op_id, place):
+                session.execute(
+                    update(ProvisionStep)
+                    .where(ProvisionStep.id == step_id)
+                    .values(operation_id=op_id, position=place, updated_at=ProvisionStep.updated_at)
+                )
 
 
 def add_rejected(session: Session, rows: Sequence[Row]) -> list[Row]:
@@ -400,16 +482,24 @@ def _operation_outcome(session: Session, operation: Row) -> tuple[str, str | Non
 def refresh_cluster_status(session: Session, cluster_ids: Iterable[str]) -> None:
     """Derive each cluster's status from its latest operation and its latest step.
 
-    A step begun after the latest ended operation means an operation is running:
-    ``Creating``/``Scaling``/``Deleting`` by its step type (``Error`` once the step was
-    interrupted). Otherwise the latest operation decides: ``Active`` (``Deleted`` after a
-    deleting one) when it succeeded, ``Error`` when it failed; ``Unknown`` without either.
-    The status depends on the stored rows only, never on the order spans arrived in.
+    A running latest operation (known from its ``operation.start`` marker) gives
+    ``Creating``/``Scaling``/``Deleting`` by its step type. So does a step begun after the
+    latest ended operation (an operation running without its marker), by the step's type.
+    Either is ``Error`` once that latest step was interrupted. Otherwise the latest
+    operation decides: ``Active`` (``Deleted`` after a deleting one) when it succeeded,
+    ``Error`` when it failed; ``Unknown`` without either. The status depends on the stored
+    rows only, never on the order spans arrived in.
     """
     for cluster_id in sorted(set(cluster_ids)):
         operation = (
             session.execute(
-                select(Operation.id, Operation.step_type, Operation.status, Operation.completed_at)
+                select(
+                    Operation.id,
+                    Operation.step_type,
+                    Operation.status,
+                    Operation.created_at,
+                    Operation.completed_at,
+                )
                 .where(Operation.cluster_id == cluster_id)
                 .order_by(Operation.created_at.desc(), Operation.id.desc())
                 .limit(1)
@@ -417,8 +507,11 @@ def refresh_cluster_status(session: Session, cluster_ids: Iterable[str]) -> None
             .mappings()
             .first()
         )
+        running = operation is not None and operation["status"] == OperationStatus.RUNNING
         after = true()
-        if operation is not None and operation["completed_at"] is not None:
+        if operation is not None and running:
+            after = ProvisionStep.created_at >= operation["created_at"]
+        elif operation is not None and operation["completed_at"] is not None:
             after = ProvisionStep.created_at > operation["completed_at"]
         step = session.execute(
             select(ProvisionStep.step_name, ProvisionStep.step_type, ProvisionStep.status)
@@ -431,11 +524,12 @@ def refresh_cluster_status(session: Session, cluster_ids: Iterable[str]) -> None
             .limit(1)
         ).first()
         description: str | None = None
-        if step is not None:
-            name, step_type, step_status = step
-            status = _RUNNING.get(step_type or "", ClusterStatus.UNKNOWN)
-            if step_status == StepStatus.INTERRUPTED:
-                status, description = ClusterStatus.ERROR, f"interrupted at step {name!r}"
+        if step is not None and step[2] == StepStatus.INTERRUPTED:
+            status, description = ClusterStatus.ERROR, f"interrupted at step {step[0]!r}"
+        elif operation is not None and running:
+            status = _RUNNING.get(operation["step_type"] or "", ClusterStatus.UNKNOWN)
+        elif step is not None:
+            status = _RUNNING.get(step[1] or "", ClusterStatus.UNKNOWN)
         elif operation is not None:
             status, description = _operation_outcome(session, dict(operation))
         else:

@@ -10,8 +10,12 @@ they were split into batches, or on how often a batch was replayed:
   the step's start marker or its span fills in later; a marker never reopens an ended step;
 - a step's ``successful`` is null while it runs, false as soon as an event failed, and
   true or false once its span ended;
-- a step links to its operation (its parent span) and its place in the operation's plan
-  whichever of the two arrives first; the cluster's status follows from the stored rows;
+- an ``operation.start`` marker makes a running operation (with its plan) at once, and
+  sets the cluster's name, tenant and status; the operation span ends it, and a marker
+  never reopens an ended operation;
+- a step links to its operation (its parent span; the operation of its trace while only
+  its marker is known) and its place in the operation's plan whichever arrives first;
+  the cluster's status follows from the stored rows;
 - a record that cannot be used is kept in ``rejected_spans`` with the reason, and never
   affects the others.
 
@@ -31,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import select, update
+from sqlalchemy import exists, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -46,7 +50,6 @@ from otel_provlog.exporter.models import (
     OperationStatus,
     ProvisionStep,
     StepStatus,
-    span_row_id,
     utcnow,
 )
 from otel_provlog.exporter.records import SpanRecord
@@ -114,29 +117,22 @@ def write_records(session: Session, records: Sequence[SpanRecord]) -> WriteResul
     mapped = map_records(records)
     result = WriteResult(duplicates=mapped.repeated, rejected=list(mapped.rejected))
     store.merge_clusters(session, mapped.clusters)
-    new_operations = store.insert_missing(
-        session, Operation, mapped.operations, ["trace_id", "span_id"]
+    operations_applied, operations_unchanged = store.merge_operations(
+        session, mapped.operations, mapped.operation_markers
     )
     applied, unchanged = store.merge_steps(
         session, mapped.steps, mapped.markers, mapped.placeholders
     )
     events = retention.without_pruned_events(session, mapped.events)  # pruned: duplicates
     new_events = store.add_events(session, events)
-    operation_ids = {row["id"] for row in mapped.operations}
-    operation_ids.update(
-        span_row_id(row["trace_id"], row["parent_span_id"])
-        for row in mapped.steps
-        if row["parent_span_id"] is not None
-    )
-    store.link_steps(session, operation_ids)
+    linked = (*mapped.operations, *mapped.operation_markers, *mapped.steps, *mapped.markers)
+    store.link_steps(session, {row["trace_id"] for row in (*linked, *mapped.placeholders)})
     store.refresh_cluster_status(session, mapped.clusters)
     if mapped.rejected:
         now = utcnow()
         store.add_rejected(session, [_rejected_row(item, now) for item in mapped.rejected])
-    result.written = len(new_operations) + applied + len(new_events)
-    result.duplicates += (
-        len(mapped.operations) - len(new_operations) + unchanged + len(mapped.events)
-    ) - len(new_events)
+    result.written = operations_applied + applied + len(new_events)
+    result.duplicates += operations_unchanged + unchanged + len(mapped.events) - len(new_events)
     return result
 
 
@@ -189,7 +185,8 @@ def expire_stale_steps(session: Session, *, now: datetime, stale_after: float) -
     Their process died before their span could end: they become ``interrupted``,
     ``successful`` false, ``completed_at`` ``now``, and their cluster's status ``Error``.
     News is the latest span time stored for the row (``updated_at``: its marker, its
-    events). A span that still arrives later ends them as usual.
+    events) and, for an operation, for any step of its trace that was not interrupted. A
+    span that still arrives later ends them as usual.
 
     Returns:
         How many steps and operations were marked interrupted.
@@ -222,7 +219,15 @@ def expire_stale_steps(session: Session, *, now: datetime, stale_after: float) -
         clusters[cluster_id] = f"interrupted at step {name!r}: no news for {stale_after:g} s"
     operations = session.execute(
         select(Operation.id, Operation.cluster_id, Operation.step_type)
-        .where(Operation.status == OperationStatus.RUNNING, Operation.updated_at < cutoff)
+        .where(
+            Operation.status == OperationStatus.RUNNING,
+            Operation.updated_at < cutoff,
+            ~exists().where(  # a step of its trace had news: it is alive
+                ProvisionStep.trace_id == Operation.trace_id,
+                ProvisionStep.status != StepStatus.INTERRUPTED,
+                ProvisionStep.updated_at >= cutoff,
+            ),
+        )
         .order_by(Operation.id)
     ).all()
     for operation_id, cluster_id, step_type in operations:

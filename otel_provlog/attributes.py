@@ -4,15 +4,23 @@ This module is the single owner of the names pinned in the public contract. Any
 OpenTelemetry SDK, in any language, that emits spans with these attributes is
 understood by the store exactly like spans made by :mod:`otel_provlog` itself.
 
-=========================  ==================  ===========================================
-span                       ``provisioning.span``  attributes
-=========================  ==================  ===========================================
-cluster operation (root)   ``operation``       cluster id/name, tenant id, step type, plan
-provisioning step          ``step``            cluster id, tenant id, step name/type/total
-step started marker        ``step.start``      the same as its step (zero-length child)
-per-instance event         ``event``           cluster id, node group, instance id/name,
-                                               event info; on failure ``error_id``
-=========================  ==================  ===========================================
+========================  =====================  =============================================
+span                      ``provisioning.span``  attributes
+========================  =====================  =============================================
+cluster operation (root)  ``operation``          cluster id/name, tenant id, step type, plan
+operation started marker  ``operation.start``    the same as its operation (zero-length child)
+provisioning step         ``step``               cluster id, tenant id, step name/type/total
+step started marker       ``step.start``         the same as its step (zero-length child)
+per-instance event        ``event``              cluster id, node group, instance id/name,
+                                                 event info; on failure ``error_id``
+========================  =====================  =============================================
+
+The two markers are ended the moment their operation or step begins, so that everything
+needed to show a running operation (the cluster's name and tenant, the operation's step
+type and plan, its steps and their place in the plan) is in ended spans long before the
+operation span itself ends. A marker arriving after its operation or step ended changes
+nothing; spans without markers (from SDKs that do not emit them) still work, the running
+operation then showing up only when its span ends.
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ __all__ = [
     "SPAN_KIND",
     "SPAN_KINDS",
     "SPAN_OPERATION",
+    "SPAN_OPERATION_START",
     "SPAN_STEP",
     "SPAN_STEP_START",
     "STEP_NAME",
@@ -49,19 +58,23 @@ SPAN_KIND: Final = "provisioning.span"
 
 SPAN_OPERATION: Final = "operation"
 """A cluster operation (creating, scaling, deleting): the root span."""
+SPAN_OPERATION_START: Final = "operation.start"
+"""The zero-length marker emitted as an operation begins, a child of the operation span."""
 SPAN_STEP: Final = "step"
 """A provisioning step: child of its operation, parent of its events."""
 SPAN_STEP_START: Final = "step.start"
 """The zero-length marker emitted as a step begins, a child of the step span."""
 SPAN_EVENT: Final = "event"
 """One per-instance event: a child of its step."""
-SPAN_KINDS: Final = frozenset({SPAN_OPERATION, SPAN_STEP, SPAN_STEP_START, SPAN_EVENT})
+SPAN_KINDS: Final = frozenset(
+    {SPAN_OPERATION, SPAN_OPERATION_START, SPAN_STEP, SPAN_STEP_START, SPAN_EVENT}
+)
 """Every value :data:`SPAN_KIND` may take."""
 
 CLUSTER_ID: Final = "provisioning.cluster.id"
 """The cluster a span belongs to (on every span)."""
 CLUSTER_NAME: Final = "provisioning.cluster.name"
-"""The cluster's display name (operation spans)."""
+"""The cluster's display name (operation spans and their start markers)."""
 TENANT_ID: Final = "provisioning.tenant.id"
 """The tenant (project) owning the cluster (operation and step spans)."""
 

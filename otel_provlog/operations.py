@@ -1,8 +1,15 @@
-"""Cluster operations (creating, scaling, deleting): the root span of the event log."""
+"""Cluster operations (creating, scaling, deleting): the root span of the event log.
+
+When an operation begins, a zero-length ``operation.start`` marker span (a child of the
+operation, with the same attributes: cluster, tenant, step type, plan) is ended at once,
+so that a running operation is visible from ended spans alone, as a step is through its
+``step.start`` marker.
+"""
 
 from __future__ import annotations
 
 import threading
+import time
 from contextvars import Token
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
@@ -131,18 +138,33 @@ class Operation(Scope):
             attrs[attributes.TENANT_ID] = self.tenant_id
         if self.plan is not None:
             attrs[attributes.PLAN] = list(self.plan)
+        tracer = self.tracer or trace.NoOpTracer()
+        now = time.time_ns()
         try:
             caller = trace.get_current_span().get_span_context()
             links = [trace.Link(caller)] if caller.is_valid else None
-            self._span = (self.tracer or trace.NoOpTracer()).start_span(
+            self._span = tracer.start_span(
                 f"{self.step_type} cluster",
                 context=otel_context.Context(),
                 attributes=attrs,
                 links=links,
+                start_time=now,
             )
         except Exception:
             logger.exception("otel_provlog: could not start an operation span")
             self._span = trace.INVALID_SPAN
+            return True
+        try:
+            attrs[attributes.SPAN_KIND] = attributes.SPAN_OPERATION_START
+            marker = tracer.start_span(
+                f"{self.step_type} cluster started",
+                context=trace.set_span_in_context(self._span),
+                attributes=attrs,
+                start_time=now,
+            )
+            marker.end(end_time=now)
+        except Exception:
+            logger.exception("otel_provlog: could not record an operation start marker")
         return True
 
     def start(self) -> Operation:

@@ -53,6 +53,8 @@ def _from_store(database_url: str) -> list[tuple[Any, ...]]:
                         cluster_id=row.cluster_id,
                         step_name=row.step_name,
                         step_type=row.step_type,
+                        operation_id=row.operation_id,
+                        position=row.position,
                         completed=row.completed,
                         failed=row.failed,
                         total=row.total,
@@ -174,9 +176,10 @@ def test_store_and_receiver_agree_during_and_after_provisioning(
     finally:
         handle.shutdown()
     final = check.seen[-1]
-    assert [(row[2], row[4], row[5], row[8]) for row in final] == [
-        ("Launching", 6, 2, "failed"),
-        ("Configuring", 8, 0, "successful"),
-        ("Launching new", 3, 1, "failed"),
+    assert [(row[2], row[5], row[6], row[7], row[10]) for row in final] == [
+        ("Launching", 0, 6, 2, "failed"),
+        ("Configuring", 1, 8, 0, "successful"),
+        ("Launching new", 0, 3, 1, "failed"),
     ]
+    assert len({row[4] for row in final}) == 2  # the creating and the scaling operation
     assert len({tuple(map(tuple, seen)) for seen in check.seen}) == len(check.seen)

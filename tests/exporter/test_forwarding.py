@@ -176,14 +176,22 @@ def test_spans_reach_a_real_receiver(receiver: GrpcReceiver | HttpReceiver) -> N
     tracer.start_span("not provisioning").end()
     _provision(provider)
     assert handle.force_flush(5000)
-    spans = receiver.wait_for(6, timeout=5)
+    spans = receiver.wait_for(7, timeout=5)
     kinds = sorted(attributes_of(s)[attributes.SPAN_KIND] for s in spans)
-    assert kinds == ["event", "event", "event", "operation", "step", "step.start"]
+    assert kinds == [
+        "event",
+        "event",
+        "event",
+        "operation",
+        "operation.start",
+        "step",
+        "step.start",
+    ]
     (failed,) = [s for s in spans if attributes.ERROR_ID in attributes_of(s)]
     assert len(attributes_of(failed)[attributes.EVENT_INFO].encode()) <= forwarding.INFO_LIMIT
     assert failed.status.code == failed.status.STATUS_CODE_ERROR
     counts = handle.counts()
-    assert (counts.queued, counts.sent, counts.lost, counts.pending) == (6, 6, 0, 0)
+    assert (counts.queued, counts.sent, counts.lost, counts.pending) == (7, 7, 0, 0)
     provider.shutdown()
 
 
@@ -211,7 +219,7 @@ def test_a_dead_receiver_neither_blocks_nor_hangs(protocol: str, kind: str) -> N
         assert time.monotonic() - started < forwarding.DEFAULT_SHUTDOWN_TIMEOUT_S + 1.5
         counts = handle.counts()
         assert counts.sent == 0
-        assert counts.queued == 106
+        assert counts.queued == 108  # two runs of 54 spans: 50 events, 2 markers, step, operation
         assert counts.pending == 0
     finally:
         if hanging:
@@ -237,8 +245,8 @@ def test_a_full_queue_drops_and_counts() -> None:
     provider.shutdown()
     counts = processor.counts()
     assert counts.dropped > 0
-    assert counts.queued + counts.dropped == 103
-    assert counts.sent + counts.failed + counts.dropped >= 103 - counts.queued
+    assert counts.queued + counts.dropped == 104
+    assert counts.sent + counts.failed + counts.dropped >= 104 - counts.queued
 
 
 _EXIT_SCRIPT = """

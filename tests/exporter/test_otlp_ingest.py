@@ -15,6 +15,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, Sp
 
 import otel_provlog
 from otel_provlog import attributes
+from otel_provlog.exporter.mapping import map_records
 from otel_provlog.exporter.otlp_ingest import (
     OtlpPayloadError,
     records_from_json,
@@ -70,8 +71,11 @@ def test_protobuf_gives_the_spools_records() -> None:
     body = encode_spans(spans).SerializeToString()
     result = records_from_protobuf(body)
     expected = [r for r in (record_from_span(s) for s in spans) if r is not None]
-    assert len(expected) == 5
+    assert len(expected) == 6
     assert _sort(result.records) == _sort(expected)
+    (marker,) = [r for r in result.records if r["kind"] == attributes.SPAN_OPERATION_START]
+    assert marker["attributes"][attributes.PLAN] == ["Launching", "Configuring"]
+    assert map_records(result.records).rejected == []
     assert (result.ignored, result.rejected) == (1, [])
     failed = next(r for r in result.records if r["status"] == "error")
     assert failed["exception"] is not None

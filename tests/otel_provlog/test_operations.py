@@ -37,6 +37,44 @@ def test_operation_attributes(provider: TracerProvider, spans: Any, cluster_id: 
     }
 
 
+def test_operation_start_marker(provider: TracerProvider, spans: Any, cluster_id: str) -> None:
+    """One zero-length operation.start child, ended as the operation begins, same attributes."""
+    with otel_provlog.operation(
+        cluster_id,
+        "creating",
+        cluster_name="demo",
+        tenant_id="t-1",
+        plan=["Launch", "Configure"],
+        tracer_provider=provider,
+    ):
+        marker = spans.one(a.SPAN_OPERATION_START)  # ended while the operation runs
+        assert spans(a.SPAN_OPERATION) == []
+    operation = spans.one(a.SPAN_OPERATION)
+    assert spans.children(operation, a.SPAN_OPERATION_START) == [marker]
+    assert marker.name == "creating cluster started"
+    assert marker.start_time == marker.end_time == operation.start_time
+    assert spans.attrs(marker) == spans.attrs(operation) | {a.SPAN_KIND: a.SPAN_OPERATION_START}
+
+
+@pytest.mark.parametrize("explicit", [False, True])
+def test_one_start_marker_per_operation(
+    provider: TracerProvider, spans: Any, cluster_id: str, explicit: bool
+) -> None:
+    """Each operation, with or without ``with``, emits exactly one marker, its own."""
+    for step_type in ("creating", "scaling"):
+        if explicit:
+            otel_provlog.start_operation(cluster_id, step_type, tracer_provider=provider).end()
+        else:
+            with otel_provlog.operation(cluster_id, step_type, tracer_provider=provider):
+                pass
+    operations = spans(a.SPAN_OPERATION)
+    assert len(operations) == 2
+    for operation in operations:
+        (marker,) = spans.children(operation, a.SPAN_OPERATION_START)
+        assert spans.attrs(marker)[a.STEP_TYPE] == spans.attrs(operation)[a.STEP_TYPE]
+    assert len(spans(a.SPAN_OPERATION_START)) == 2
+
+
 def test_operation_without_optional_attributes(
     provider: TracerProvider, spans: Any, cluster_id: str
 ) -> None:
@@ -105,6 +143,7 @@ def test_steps_use_the_operation_provider(
         s.add_success(instance_id="i-1")
     assert {s.name for s in spans()} == {
         "creating cluster",
+        "creating cluster started",
         "Inherits",
         "Inherits started",
         "instance event",

@@ -30,7 +30,7 @@ def test_operation_step_event_tree(provider: TracerProvider, spans: Any, cluster
     operation = spans.one(a.SPAN_OPERATION)
     step = spans.one(a.SPAN_STEP)
     assert operation.parent is None
-    assert spans.children(operation) == [step]
+    assert spans.children(operation) == [spans.one(a.SPAN_OPERATION_START), step]
     assert [e.name for e in spans.children(step, a.SPAN_EVENT)] == ["instance event"] * 2
     assert {spans.attrs(e)[a.INSTANCE_ID] for e in spans(a.SPAN_EVENT)} == {"i-1", "i-2"}
 
