@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from otel_provlog.cli.options import database_url_option, output_format_option, spool_dir_option
 from otel_provlog.config import load_settings
 
 __all__ = ["stats"]
@@ -51,28 +52,9 @@ def _table(body: dict[str, Any]) -> str:
 
 
 @click.command()
-@click.option(
-    "--database-url",
-    envvar="PROVLOG_DATABASE_URL",
-    default=None,
-    help="SQLAlchemy URL of the store [env: PROVLOG_DATABASE_URL; default sqlite:///provlog.db]",
-)
-@click.option(
-    "--spool-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="The spool of the instrumented processes [env: PROVLOG_SPOOL_DIR; derived from the "
-    "database URL when unset]",
-)
-@click.option(
-    "-f",
-    "--format",
-    "output_format",
-    type=click.Choice(["table", "json"]),
-    default="table",
-    show_default=True,
-    help="Output format.",
-)
+@database_url_option
+@spool_dir_option
+@output_format_option
 def stats(database_url: str | None, spool_dir: Path | None, output_format: str) -> None:
     """Show span counts of the instrumented processes, the spool backlog and the store."""
     from sqlalchemy.exc import SQLAlchemyError
