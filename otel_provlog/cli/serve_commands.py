@@ -40,6 +40,12 @@ def _run_gunicorn(options: dict[str, Any]) -> None:
         def load_config(self) -> None:
             for key, value in options.items():
                 self.cfg.set(key, value)
+            if "control_socket_disable" in self.cfg.settings:  # gunicorn 25.1 and later
+                # Its control socket (for gunicornc) is an asyncio thread in the master that
+                # is stopped before every fork and again before the workers are told to stop,
+                # each time waiting seconds on a busy machine; and its default path is shared
+                # by every gunicorn of the user. The API does not use it.
+                self.cfg.set("control_socket_disable", True)
 
         def load(self) -> Any:
             from otel_provlog.api import create_app
