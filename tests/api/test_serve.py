@@ -27,6 +27,20 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def _output_once_ended(process: subprocess.Popen[str], timeout: float) -> str:
+    """Return the output of ``process`` once it ended; past ``timeout`` kill its group.
+
+    Either way the pipe is closed and every process of the group reaped: a pipe left open
+    would surface as an unclosed-file ResourceWarning in whichever later test collects it.
+    """
+    try:
+        return process.communicate(timeout=timeout)[0]
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        raise
+
+
 def _get(url: str) -> tuple[int, dict]:
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
@@ -56,6 +70,7 @@ def test_serve_answers_with_several_workers(database_url, seed, tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=True,  # its own process group: the master, its workers, the pruner
     )
     try:
         # The master, the clean-up process and two forked workers start: several seconds on
@@ -78,7 +93,7 @@ def test_serve_answers_with_several_workers(database_url, seed, tmp_path):
         assert (status, body["error_name"]) == (404, "NOT_FOUND")
     finally:
         process.send_signal(signal.SIGTERM)
-        output, _ = process.communicate(timeout=START_SECONDS)
+        output = _output_once_ended(process, START_SECONDS)
     assert process.returncode == 0
     assert "Control socket" not in output  # no gunicornc socket: nothing shared, no stalls
     assert output.count("Booting worker with pid") == 2

@@ -30,14 +30,29 @@ def _provlog(tmp_path, *args, **kwargs):
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=True,  # its own process group: the demo, its drain, its server
         **kwargs,
     )
+
+
+def _output_once_ended(process: subprocess.Popen[str], timeout: float) -> str:
+    """Return the output of ``process`` once it ended; past ``timeout`` kill its group.
+
+    Either way the pipe is closed and every process of the group reaped: a pipe left open
+    would surface as an unclosed-file ResourceWarning in whichever later test collects it.
+    """
+    try:
+        return process.communicate(timeout=timeout)[0]
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        raise
 
 
 def test_demo_without_serving_stores_the_simulation(tmp_path):
     """``--no-serve`` creates, then scales, one cluster in ./provlog.db, failures included."""
     process = _provlog(tmp_path, "demo", "--no-serve", *ARGS)
-    output, _ = process.communicate(timeout=120)
+    output = _output_once_ended(process, 120)
     assert process.returncode == 0, output
     assert (tmp_path / "provlog.db").exists()
     app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'provlog.db'}"))
@@ -87,5 +102,5 @@ def test_demo_serves_the_api_while_it_simulates(tmp_path):
             assert "events" in json.load(response)
     finally:
         process.send_signal(signal.SIGINT)
-        output, _ = process.communicate(timeout=30)
+        output = _output_once_ended(process, 30)
     assert process.returncode == 0, "".join(lines) + output
