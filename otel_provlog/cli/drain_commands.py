@@ -39,7 +39,12 @@ __all__ = ["drain"]
     show_default=True,
     help="With --until-empty: seconds to keep retrying a failing database.",
 )
-@click.option("-v", "--verbose", is_flag=True, help="Log every stored batch.")
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help="Print the counts after every stored batch and failed attempt.",
+)
 def drain(
     database_url: str | None,
     spool_dir: Path | None,
@@ -64,7 +69,7 @@ def drain(
         if verbose:
             click.echo(
                 f"written {counters.written}, duplicates {counters.duplicates}, "
-                f"rejected {counters.rejected}"
+                f"rejected {counters.rejected}, retried {counters.retried}"
             )
 
     worker = Drain(
@@ -90,7 +95,7 @@ def drain(
     counters = worker.counters
     click.echo(
         f"stored {counters.written}, duplicates {counters.duplicates}, "
-        f"rejected {counters.rejected}",
+        f"rejected {counters.rejected}, retried {counters.retried}",
         err=True,
     )
 

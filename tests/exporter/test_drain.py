@@ -277,7 +277,7 @@ def test_provlog_drain_stores_a_spool_until_empty(database_url, tmp_path):
         env={"PROVLOG_DATABASE_URL": database_url},
     )
     assert result.exit_code == 0, result.output
-    assert "stored 11, duplicates 0, rejected 0" in result.output
+    assert "stored 11, duplicates 0, rejected 0, retried 0" in result.output
     engine = create_store_engine(database_url, writer=False)
     with engine.connect() as connection:
         assert connection.execute(select(func.count()).select_from(ProvisionStep)).scalar() == 1
