@@ -31,8 +31,11 @@ def _event(tracer, cluster, instance, *, fail=False):
             raise OSError(f"{instance} unreachable")
 
 
-def _records():
-    """Span records of two clusters' runs; the second stops inside its last step."""
+def _records(*, operation_marker=False):
+    """Span records of two clusters' runs; the second stops inside its last step.
+
+    With ``operation_marker`` each operation begins with its ``operation.start`` marker.
+    """
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
@@ -41,6 +44,9 @@ def _records():
         base = {attr.CLUSTER_ID: cluster, attr.TENANT_ID: "t-1", attr.STEP_TYPE: "creating"}
         operation = base | {attr.SPAN_KIND: attr.SPAN_OPERATION, attr.PLAN: PLAN}
         with tracer.start_as_current_span("create", attributes=operation):
+            if operation_marker:
+                started = operation | {attr.SPAN_KIND: attr.SPAN_OPERATION_START}
+                tracer.start_span("create started", attributes=started).end()
             for name in steps:
                 described = base | {attr.STEP_NAME: name, attr.STEP_TOTAL: 3}
                 step = described | {attr.SPAN_KIND: attr.SPAN_STEP}
@@ -103,9 +109,10 @@ def test_events_before_their_marker_make_a_nameless_running_step():
     assert (named.step_name, named.completed) == ("Launch instances", 1)
 
 
-def test_order_and_repeats_do_not_matter():
+@pytest.mark.parametrize("operation_marker", [False, True])
+def test_order_and_repeats_do_not_matter(operation_marker):
     """Shuffled and repeated records give the same progress as the ended order."""
-    records = _records()
+    records = _records(operation_marker=operation_marker)
     expected = progress_from_records(records)
     rng = random.Random(7)
     for _ in range(20):
@@ -121,11 +128,37 @@ def test_unusable_records_are_left_out():
     assert progress_from_records(records + broken) == progress_from_records(records)
 
 
+def test_the_operation_marker_links_running_steps_to_their_plan():
+    """With the marker, running steps know their operation and place before it ends."""
+    progress = progress_from_records(_records(operation_marker=True))
+    running = progress["c-2"]
+    assert [(s.step_name, s.position) for s in running] == [
+        ("Launch instances", 0),
+        ("Wait for ssh", 1),
+    ]
+    assert running[-1].status == "running"
+    assert len({s.operation_id for s in running} - {None}) == 1
+    without = progress_from_records(_records())["c-2"]
+    assert [(s.operation_id, s.position) for s in without] == [(None, None)] * 2
+    ended = progress_from_records(_records())["c-1"]
+    assert [s.position for s in progress["c-1"]] == [s.position for s in ended] == [0, 1, 2]
+
+
+def test_a_marker_alone_links_the_events_placeholder():
+    """A nameless placeholder step joins the operation of its trace, with no position."""
+    records = _records(operation_marker=True)
+    marker, first_event = records[0], records[2]
+    (step,) = progress_from_records([first_event, marker])["c-1"]
+    assert (step.step_name, step.position) == ("", None)
+    assert step.operation_id is not None
+
+
+@pytest.mark.parametrize("operation_marker", [False, True])
 @pytest.mark.parametrize("shuffle", [False, True])
-def test_the_store_holds_the_same_progress_at_every_moment(engine, shuffle):
+def test_the_store_holds_the_same_progress_at_every_moment(engine, shuffle, operation_marker):
     """After each record written, the store's steps equal progress from the same records."""
     factory = session_factory(engine)
-    records = _records()
+    records = _records(operation_marker=operation_marker)
     if shuffle:
         records = random.Random(11).sample(records, len(records))
     assert _database_progress(factory) == progress_from_records([]) == {}

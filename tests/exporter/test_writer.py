@@ -33,12 +33,20 @@ T0 = 1_780_000_000_000_000_000
 SECOND = 1_000_000_000
 
 
-def _run(cluster="c-1", trace="4bf92f3577b34da6a3ce929d0e0e4736", *, events=2, fail=True):
+def _run(
+    cluster="c-1",
+    trace="4bf92f3577b34da6a3ce929d0e0e4736",
+    *,
+    events=2,
+    fail=True,
+    operation_marker=False,
+):
     """Records of one run, in the order its spans end.
 
     An operation with plan ["Launch", "Wait"]; step "Launch" with ``events`` good events;
     step "Wait" with ``events`` events of which the last fails (and the step and the
-    operation end with ERROR) when ``fail``.
+    operation end with ERROR) when ``fail``. With ``operation_marker`` the run begins with
+    the operation's ``operation.start`` marker.
     """
     spans = iter(range(1, 10_000))
     clock = iter(range(1, 10_000))
@@ -66,7 +74,24 @@ def _run(cluster="c-1", trace="4bf92f3577b34da6a3ce929d0e0e4736", *, events=2, f
 
     operation_id = f"{next(spans):016x}"
     op_start = next(clock)
+    operation = {
+        attr.CLUSTER_NAME: "hadoop",
+        attr.STEP_TYPE: "creating",
+        attr.PLAN: ["Launch", "Wait"],
+    }
     records = []
+    if operation_marker:
+        marker_id = f"{0xFFFF:016x}"  # leaves the other spans' ids as they are without it
+        records.append(
+            record(
+                attr.SPAN_OPERATION_START,
+                operation_id,
+                op_start,
+                op_start,
+                operation,
+                span=marker_id,
+            )
+        )
     for name in ("Launch", "Wait"):
         step_id = f"{next(spans):016x}"
         failing = fail and name == "Wait"
@@ -84,11 +109,6 @@ def _run(cluster="c-1", trace="4bf92f3577b34da6a3ce929d0e0e4736", *, events=2, f
         step = record(attr.SPAN_STEP, operation_id, start, end, described, error=failing)
         step["span_id"] = step_id
         records.append(step)
-    operation = {
-        attr.CLUSTER_NAME: "hadoop",
-        attr.STEP_TYPE: "creating",
-        attr.PLAN: ["Launch", "Wait"],
-    }
     end = next(clock) + 2
     records.append(
         record(attr.SPAN_OPERATION, None, op_start, end, operation, error=fail, span=operation_id)
@@ -224,12 +244,17 @@ def test_replays_and_resplits_change_nothing(engine):
     assert _snapshot(factory) == expected
 
 
-def test_any_order_and_split_gives_the_in_order_result(engine):
+@pytest.mark.parametrize("operation_marker", [False, True])
+def test_any_order_and_split_gives_the_in_order_result(engine, operation_marker):
     """Permutations of one run, split into random batches with replays, end in one state."""
     factory = session_factory(engine)
-    records = _run()
+    records = _run(operation_marker=operation_marker)
     _write(factory, records)
     expected = _snapshot(factory)
+    if operation_marker:  # once the operation ended, its marker leaves no trace
+        _empty(factory)
+        _write(factory, _run())
+        assert _snapshot(factory) == expected
     rng = random.Random(20261124)
     orders = [list(reversed(records))] + [rng.sample(records, len(records)) for _ in range(24)]
     for order in orders:
@@ -256,6 +281,119 @@ def test_a_late_marker_does_not_reopen_an_ended_step(engine):
     assert (result.written, result.duplicates) == (0, 1)
     assert _snapshot(factory) == before
     assert _steps(factory)["Launch"].status == "successful"
+
+
+def _operation(factory, records):
+    """The stored operation of a run."""
+    operation_id = span_row_id(records[-1]["trace_id"], records[-1]["span_id"])
+    with factory() as session:
+        return session.get(Operation, operation_id)
+
+
+def test_a_running_operation_is_visible_from_its_markers(engine):
+    """Markers, steps and events alone give the cluster, its running operation and plan."""
+    factory = session_factory(engine)
+    records = _run(operation_marker=True)
+    marker = records[0]
+    _write(factory, records[:1])
+    with factory() as session:
+        cluster = session.get(Cluster, "c-1")
+        assert (cluster.name, cluster.tenant_id, cluster.status) == ("hadoop", "t-1", "Creating")
+    operation = _operation(factory, records)
+    assert (operation.status, operation.successful, operation.plan) == (
+        "running",
+        None,
+        ["Launch", "Wait"],
+    )
+    assert operation.started_at == operation.created_at == to_datetime(marker["start_ns"])
+    assert operation.completed_at is None
+    _write(factory, records[1:3])  # Launch's marker and first event
+    launch = _steps(factory)["Launch"]
+    assert (launch.status, launch.operation_id, launch.position) == ("running", operation.id, 0)
+    _write(factory, records[3:8])  # Launch ended; Wait's marker and events
+    steps = _steps(factory)
+    assert {name: (s.operation_id, s.position) for name, s in steps.items()} == {
+        "Launch": (operation.id, 0),
+        "Wait": (operation.id, 1),
+    }
+    wait = steps["Wait"]
+    assert (wait.status, wait.successful, wait.completed, wait.failed) == ("running", False, 1, 1)
+    with factory() as session:
+        cluster = session.get(Cluster, "c-1")
+        assert (cluster.name, cluster.status) == ("hadoop", "Creating")
+    assert _operation(factory, records).status == "running"
+    _write(factory, records[8:])
+    assert (_operation(factory, records).status, _operation(factory, records).successful) == (
+        "failed",
+        False,
+    )
+    with factory() as session:
+        assert session.get(Cluster, "c-1").status == "Error"
+
+
+def test_a_step_marker_before_its_operation_marker_is_linked_when_it_comes(engine):
+    """A step known from its marker is linked and placed once the operation marker arrives."""
+    factory = session_factory(engine)
+    records = _run(operation_marker=True)
+    _write(factory, records[1:3])
+    launch = _steps(factory)["Launch"]
+    assert (launch.operation_id, launch.position) == (None, None)
+    with factory() as session:
+        assert session.get(Cluster, "c-1").status == "Creating"
+    _write(factory, records[:1])
+    launch = _steps(factory)["Launch"]
+    assert (launch.operation_id, launch.position) == (_operation(factory, records).id, 0)
+
+
+def test_a_late_operation_marker_does_not_reopen_the_operation(engine):
+    """The operation.start marker arriving after its operation ended changes nothing."""
+    factory = session_factory(engine)
+    records = _run(fail=False, operation_marker=True)
+    _write(factory, records[1:])
+    before = _snapshot(factory)
+    result = _write(factory, records[:1])
+    assert (result.written, result.duplicates) == (0, 1)
+    assert _snapshot(factory) == before
+    assert _operation(factory, records).status == "successful"
+    with factory() as session:
+        assert session.get(Cluster, "c-1").status == "Active"
+
+
+def test_a_new_operation_marker_moves_the_cluster_on(engine):
+    """After a finished creating run, a scaling marker alone makes the cluster Scaling."""
+    factory = session_factory(engine)
+    _write(factory, _run(fail=False))
+    scaling = _run(trace="5" * 32, fail=False, operation_marker=True)
+    for record in scaling:
+        shift = 100 * SECOND
+        record["start_ns"] += shift
+        record["end_ns"] += shift
+        record["attributes"][attr.STEP_TYPE] = "scaling"
+    _write(factory, scaling[:1])
+    with factory() as session:
+        assert session.get(Cluster, "c-1").status == "Scaling"
+    assert _operation(factory, scaling).status == "running"
+    _write(factory, scaling[1:])
+    with factory() as session:
+        assert session.get(Cluster, "c-1").status == "Active"
+
+
+def test_expire_spares_a_running_operation_whose_steps_have_news(engine):
+    """A running operation is interrupted only when neither it nor its steps had news."""
+    factory = session_factory(engine)
+    records = _run(operation_marker=True)
+    _write(factory, records[:6])  # the operation's marker, Launch ended, Wait's marker
+    wait = _steps(factory)["Wait"]
+    assert wait.status == "running"
+    with factory.begin() as session:
+        now = wait.updated_at + timedelta(seconds=30)
+        assert expire_stale_steps(session, now=now, stale_after=60) == 0
+    with factory.begin() as session:
+        now = wait.updated_at + timedelta(seconds=120)
+        assert expire_stale_steps(session, now=now, stale_after=60) == 2
+    assert _operation(factory, records).status == "interrupted"
+    _write(factory, records[6:])  # the spans still arrive: they end the rows as usual
+    assert _operation(factory, records).status == "failed"
 
 
 def test_an_event_failing_after_its_step_ended_fails_the_step(engine):
