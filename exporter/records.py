@@ -9,7 +9,7 @@ The wire format, version 1 (one JSON object per line, UTF-8, ending in a newline
 
     {"v": 1,
      "trace_id": "<32 hex>", "span_id": "<16 hex>", "parent_span_id": "<16 hex>" | null,
-     "kind": "operation" | "step" | "step.start" | "event",
+     "kind": "operation" | "operation.start" | "step" | "step.start" | "event",
      "name": "<span name>", "start_ns": <int>, "end_ns": <int>,
      "status": "unset" | "ok" | "error", "status_message": "<text>" | null,
      "attributes": {"provisioning.<key>": <value>, ...},

@@ -33,7 +33,7 @@ def _record(kind=attr.SPAN_EVENT, *, span="e000000000000001", parent=STEP, **fie
     attributes = {attr.SPAN_KIND: kind, attr.CLUSTER_ID: "c-1", attr.TENANT_ID: "t-1"}
     if kind in (attr.SPAN_STEP, attr.SPAN_STEP_START):
         attributes |= {attr.STEP_NAME: "Wait", attr.STEP_TYPE: "creating", attr.STEP_TOTAL: 3}
-    if kind == attr.SPAN_OPERATION:
+    if kind in (attr.SPAN_OPERATION, attr.SPAN_OPERATION_START):
         attributes |= {attr.STEP_TYPE: "creating", attr.CLUSTER_NAME: "hadoop"}
     if kind == attr.SPAN_EVENT:
         attributes |= {attr.INSTANCE_ID: "i-1", attr.INSTANCE_NAME: "w-1"}
@@ -60,7 +60,9 @@ def _one(record):
     """Map a single record that must be usable and return (mapped batch, its one row)."""
     mapped = map_records([record])
     assert mapped.rejected == []
-    rows = mapped.operations + mapped.steps + mapped.markers + mapped.events
+    rows = (
+        mapped.operations + mapped.operation_markers + mapped.steps + mapped.markers + mapped.events
+    )
     assert len(rows) == 1
     return mapped, rows[0]
 
@@ -112,6 +114,8 @@ def test_bound_text_keeps_head_and_tail_of_a_megabyte():
         (_record(parent_span_id="zz"), "parent_span_id"),
         (_record(parent=None), "parent_span_id"),
         (_record(attr.SPAN_STEP_START, parent=None), "parent_span_id"),
+        (_record(attr.SPAN_OPERATION_START, parent=None), "parent_span_id"),
+        (_record(attr.SPAN_OPERATION_START, attrs={attr.STEP_TYPE: None}), "step.type"),
         (_record(attrs={attr.CLUSTER_ID: None}), attr.CLUSTER_ID),
         (_record(attrs={attr.CLUSTER_ID: ""}), attr.CLUSTER_ID),
         (_record(attrs={attr.CLUSTER_ID: ["c-1"]}), attr.CLUSTER_ID),
@@ -206,6 +210,26 @@ def test_ids_and_times_of_each_kind():
     )
     assert (event["created_at"], event["started_at"]) == (end, start)
     assert (operation["started_at"], operation["completed_at"]) == (start, end)
+
+
+def test_an_operation_marker_is_its_running_operation():
+    """An operation.start marker maps to its parent operation's row, running, with the plan."""
+    plan = {attr.PLAN: ["Launch", "Wait"]}
+    mapped, marker = _one(
+        _record(attr.SPAN_OPERATION_START, span="6" * 16, parent=OPERATION, attrs=plan)
+    )
+    _, operation = _one(_record(attr.SPAN_OPERATION, span=OPERATION, parent=None, attrs=plan))
+    assert marker.keys() == operation.keys()
+    assert (marker["id"], marker["span_id"]) == (span_row_id(TRACE, OPERATION), OPERATION)
+    assert (marker["status"], marker["successful"], marker["completed_at"]) == (
+        "running",
+        None,
+        None,
+    )
+    assert marker["plan"] == operation["plan"] == ["Launch", "Wait"]
+    assert marker["started_at"] == marker["created_at"] == operation["started_at"]
+    assert mapped.clusters["c-1"]["name"] == "hadoop"
+    assert mapped.clusters["c-1"]["tenant_id"] == "t-1"
 
 
 def test_ids_are_lower_cased_and_times_may_be_numeric_text():
