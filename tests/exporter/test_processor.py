@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from types import SimpleNamespace
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
@@ -15,6 +14,7 @@ from otel_provlog.exporter import spool
 from otel_provlog.exporter.drain import Drain
 from otel_provlog.exporter.processor import SpoolSpanProcessor
 from otel_provlog.exporter.records import decode_record
+from otel_provlog.exporter.writer import WriteResult
 
 STEP = {
     attr.SPAN_KIND: attr.SPAN_STEP,
@@ -51,7 +51,7 @@ def _spooled(directory):
 
 
 def _store(factory, records):
-    return SimpleNamespace(written=len(records), duplicates=0, rejected=[])
+    return WriteResult(written=len(records))
 
 
 def test_provisioning_spans_are_spooled_and_others_ignored(tmp_path):
