@@ -27,6 +27,7 @@ from otel_provlog.exporter.database import create_store_engine
 from otel_provlog.exporter.metrics import install_metrics, snapshot
 from otel_provlog.exporter.models import ClusterEvent, ProvisionStep
 from otel_provlog.exporter.pipeline import StorePath, configure
+from otel_provlog.exporter.processor import Counters
 
 EXITING_CHILD = """
 import sys
@@ -286,12 +287,12 @@ def test_retries_while_the_database_is_down_are_counted(outage, tmp_path, drain)
         outage.back()
         assert store.force_flush(timeout_millis=30_000)
         assert outage.counts(cluster) == (1, 50, 50)
-        stored = store.counters()
+        stored = _reported(store, written=52)
         assert (stored.appended, stored.written, stored.duplicates) == (52, 52, 0)
         assert stored.retried >= 2 * 52
         _emit(store, f"{cluster}-later", 10)  # the store is up: no more retries
         assert store.force_flush(timeout_millis=30_000)
-        later = store.counters()
+        later = _reported(store, written=64)
         assert (later.written, later.retried) == (64, stored.retried)
         assert _store_points(reader)["retried"] == later.retried
         assert snapshot(store)["store"]["retried"] == later.retried
@@ -305,6 +306,15 @@ def test_retries_while_the_database_is_down_are_counted(outage, tmp_path, drain)
     assert (process["store"]["written"], process["store"]["retried"]) == (64, later.retried)
     table = CliRunner().invoke(provlog, arguments)
     assert f"retried {later.retried}" in table.output
+
+
+def _reported(store: StorePath, *, written: int) -> Counters:
+    """Return the counters once the drain reported ``written`` spans (a process reports late)."""
+    deadline = time.monotonic() + 30
+    while (counters := store.counters()).written < written:
+        assert time.monotonic() < deadline, counters
+        time.sleep(0.05)
+    return counters
 
 
 def _store_points(reader: InMemoryMetricReader) -> dict[str, int]:
