@@ -25,16 +25,18 @@ Run it with ``provlog prune`` (once), in a thread of your own with a
 
 from __future__ import annotations
 
+import argparse
 import logging
-import multiprocessing
 import os
 import random
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from multiprocessing.process import BaseProcess
 from typing import Any, Final
 
 from sqlalchemy import delete, func, select, update
@@ -263,17 +265,41 @@ def run_retention(
 
 def start_retention_process(
     database_url: str, retention: float, *, interval: float | None = None
-) -> BaseProcess:
-    """Start the periodic clean-up in a process of its own (spawned, never forked).
+) -> subprocess.Popen[bytes]:
+    """Start the periodic clean-up in a process of its own: ``python -m`` this module.
 
-    It ends with its parent, or when :meth:`~multiprocessing.Process.terminate` is called.
+    A plain child process, unknown to :mod:`multiprocessing`: processes forked from the
+    caller later (gunicorn's workers) cannot end it from their exit handlers. The database
+    URL reaches it through its environment, not its command line. It ends with its parent,
+    or when :meth:`~subprocess.Popen.terminate` is called.
     """
-    context = multiprocessing.get_context("spawn")
-    process = context.Process(
-        target=run_retention,
-        args=(database_url, retention, interval, os.getpid()),
-        name="provlog-retention",
-        daemon=True,
+    command = [sys.executable, "-P", "-m", __name__, "--retention", repr(retention)]
+    if interval is not None:
+        command += ["--interval", repr(interval)]
+    command += ["--parent-pid", str(os.getpid())]
+    environment = {**os.environ, "PROVLOG_DATABASE_URL": database_url}
+    return subprocess.Popen(command, env=environment, stdin=subprocess.DEVNULL)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the clean-up process: ``python -m otel_provlog.exporter.retention``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m otel_provlog.exporter.retention",
+        description="Prune events of old successful steps periodically "
+        "(the store comes from PROVLOG_DATABASE_URL).",
     )
-    process.start()
-    return process
+    parser.add_argument("--retention", type=float, required=True, help="seconds to keep")
+    parser.add_argument("--interval", type=float, default=None, help="seconds between runs")
+    parser.add_argument("--parent-pid", type=int, default=os.getppid(), help="stop with it")
+    options = parser.parse_args(argv)
+    database_url = os.environ.get("PROVLOG_DATABASE_URL", "")
+    if not database_url:
+        parser.error("PROVLOG_DATABASE_URL is not set")
+    logging.basicConfig(level=logging.INFO, format="provlog-retention: %(message)s")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    run_retention(database_url, options.retention, options.interval, options.parent_pid)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

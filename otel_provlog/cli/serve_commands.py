@@ -11,6 +11,7 @@ server could not start, 2 bad usage.
 from __future__ import annotations
 
 import os
+import subprocess
 from typing import Any
 
 import click
@@ -97,3 +98,8 @@ def serve(host: str, port: int, workers: int | None, timeout: int) -> None:
         )
     finally:
         pruner.terminate()
+        try:
+            pruner.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pruner.kill()
+            pruner.wait()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import multiprocessing.util
+import os
 import threading
 import time
 from collections.abc import Sequence
@@ -210,6 +212,27 @@ def test_the_retention_process_prunes_and_ends(
             time.sleep(0.1)
     finally:
         process.terminate()
-        process.join(10)
+        process.wait(10)
     assert _steps(engine)["ok"][3:] == (0, True)
-    assert not process.is_alive()
+    assert process.poll() is not None
+
+
+def test_forked_workers_exiting_leave_the_retention_process_running(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process forked later (a gunicorn worker) ending does not end the clean-up."""
+    monkeypatch.chdir(tmp_path)
+    process = start_retention_process(database_url, 3600.0, interval=0.2)
+    try:
+        child = os.fork()
+        if child == 0:  # a worker: exits as Python does, multiprocessing's handler included
+            try:
+                multiprocessing.util._exit_function()
+            finally:
+                os._exit(0)
+        os.waitpid(child, 0)
+        time.sleep(1.0)
+        assert process.poll() is None
+    finally:
+        process.terminate()
+        process.wait(10)
