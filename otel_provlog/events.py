@@ -24,6 +24,7 @@ from opentelemetry import trace
 from opentelemetry.util.types import AttributeValue
 
 from otel_provlog import attributes
+from otel_provlog.spans import end_span, make_current, restore_context
 from otel_provlog.tracer import logger
 
 __all__ = ["NOOP_EVENT", "Event", "Instance", "event_attributes"]
@@ -227,10 +228,7 @@ class Event:
         self._finished = True
         span = self.start()._span
         if span is not None:
-            try:
-                span.end(end_time=at_ns)
-            except Exception:
-                logger.exception("otel_provlog: could not end an event span")
+            end_span(span, "an event", end_time=at_ns)
         if self._on_finish is not None:
             try:
                 self._on_finish(self.error_id is None)
@@ -240,10 +238,7 @@ class Event:
     def __enter__(self) -> Event:
         self.start()
         if self._span is not None:
-            try:
-                self._token = otel_context.attach(trace.set_span_in_context(self._span))
-            except Exception:
-                logger.exception("otel_provlog: could not make an event current")
+            self._token = make_current(self._span, "an event")
         return self
 
     def __exit__(
@@ -254,12 +249,8 @@ class Event:
     ) -> Literal[False]:
         if exc_value is not None and self.error_id is None:
             self.fail(exc_value)
-        if self._token is not None:
-            try:
-                otel_context.detach(self._token)
-            except Exception:
-                logger.exception("otel_provlog: could not restore the context")
-            self._token = None
+        restore_context(self._token)
+        self._token = None
         self.finish()
         return False
 

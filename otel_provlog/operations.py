@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import threading
 import time
-from contextvars import Token
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
 from otel_provlog import attributes
 from otel_provlog.attachment import Scope
-from otel_provlog.ids import span_row_id
 from otel_provlog.plan import PlanLike, check_step_type, plan_steps
+from otel_provlog.spans import SpanScope, end_span, record_error, record_marker
 from otel_provlog.tracer import get_tracer, logger
 
 if TYPE_CHECKING:
@@ -29,46 +27,16 @@ if TYPE_CHECKING:
 __all__ = ["NOOP_OPERATION", "Operation", "operation", "start_operation"]
 
 
-def record_error(span: trace.Span, error: BaseException) -> None:
-    """Record ``error`` on ``span`` and set its status to ERROR (never raises)."""
-    try:
-        span.record_exception(error)
-        span.set_status(trace.Status(trace.StatusCode.ERROR, f"{type(error).__name__}: {error}"))
-    except Exception:
-        logger.exception("otel_provlog: could not record an error on its span")
-
-
-def span_id(span: trace.Span | None) -> str | None:
-    """Return the span id of ``span`` as 16 lower-case hex digits (None if invalid)."""
-    if span is None:
-        return None
-    try:
-        context = span.get_span_context()
-    except Exception:
-        return None
-    return format(context.span_id, "016x") if context.is_valid else None
-
-
-def row_id(span: trace.Span | None) -> str | None:
-    """Return the store's row id of ``span`` (see :mod:`otel_provlog.ids`), None if invalid."""
-    if span is None:
-        return None
-    try:
-        context = span.get_span_context()
-    except Exception:
-        return None
-    if not context.is_valid:
-        return None
-    return span_row_id(format(context.trace_id, "032x"), format(context.span_id, "016x"))
-
-
-class Operation(Scope):
+class Operation(SpanScope):
     """A cluster operation: the root span its steps hang from.
 
     Build it with :func:`operation` (a context manager) or :func:`start_operation`.
     Steps opened while it is current (or, from other threads, while it is open for the
     same cluster) become its children and inherit its cluster, tenant and step type.
     """
+
+    _kind = "operation"
+    _noun = "an operation"
 
     def __init__(
         self,
@@ -91,37 +59,9 @@ class Operation(Scope):
         """The tenant (project) owning the cluster."""
         self.plan = plan
         """The step names declared for this operation (None when none were)."""
-        self._span: trace.Span | None = None
-        self._token: Token[Scope | None] | None = None
-        self._otel_token: Token[otel_context.Context] | None = None
         self._lock = threading.Lock()
         self._steps: list[Step] = []
         self._ended = False
-
-    @property
-    def span(self) -> trace.Span:
-        """The operation's span (a non-recording one before it starts)."""
-        return self._span if self._span is not None else trace.INVALID_SPAN
-
-    @property
-    def id(self) -> str | None:
-        """The operation's id in the store and the REST API (a UUID derived from its span).
-
-        None before it starts or when nothing is recorded.
-        """
-        return row_id(self._span)
-
-    @property
-    def span_id(self) -> str | None:
-        """The operation's span id in hex, None before it starts or when not recording."""
-        return span_id(self._span)
-
-    def _begin(self) -> bool:
-        try:
-            return self._open()
-        except Exception:
-            logger.exception("otel_provlog: could not begin a operation")
-            return False
 
     def _open(self) -> bool:
         if self._span is not None:
@@ -154,17 +94,15 @@ class Operation(Scope):
             logger.exception("otel_provlog: could not start an operation span")
             self._span = trace.INVALID_SPAN
             return True
-        try:
-            attrs[attributes.SPAN_KIND] = attributes.SPAN_OPERATION_START
-            marker = tracer.start_span(
-                f"{self.step_type} cluster started",
-                context=trace.set_span_in_context(self._span),
-                attributes=attrs,
-                start_time=now,
-            )
-            marker.end(end_time=now)
-        except Exception:
-            logger.exception("otel_provlog: could not record an operation start marker")
+        attrs[attributes.SPAN_KIND] = attributes.SPAN_OPERATION_START
+        record_marker(
+            tracer,
+            f"{self.step_type} cluster started",
+            self._span,
+            attrs,
+            now,
+            "an operation",
+        )
         return True
 
     def start(self) -> Operation:
@@ -195,36 +133,9 @@ class Operation(Scope):
         if self._span is not None:
             if error is not None:
                 record_error(self._span, error)
-            try:
-                self._span.end()
-            except Exception:
-                logger.exception("otel_provlog: could not end an operation span")
+            end_span(self._span, "an operation")
         self._detach(self._token)
         self._token = None
-
-    def __enter__(self) -> Operation:
-        if self._begin():
-            self._token = self._attach(scoped=True)
-            try:
-                self._otel_token = otel_context.attach(trace.set_span_in_context(self.span))
-            except Exception:
-                logger.exception("otel_provlog: could not make an operation current")
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_value: BaseException | None,
-        tb: TracebackType | None,
-    ) -> Literal[False]:
-        if self._otel_token is not None:
-            try:
-                otel_context.detach(self._otel_token)
-            except Exception:
-                logger.exception("otel_provlog: could not restore the context")
-            self._otel_token = None
-        self.end(exc_value)
-        return False
 
 
 class _NoOpOperation(Operation):
@@ -248,7 +159,7 @@ class _NoOpOperation(Operation):
     def end(self, error: BaseException | None = None) -> None:
         pass
 
-    def __enter__(self) -> Operation:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: Any) -> Literal[False]:

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from contextvars import Token
-from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -19,8 +17,9 @@ from opentelemetry import trace
 from otel_provlog import attributes
 from otel_provlog.attachment import Scope, find, find_in_context, should_publish
 from otel_provlog.events import NOOP_EVENT, Attributes, Event, Instance, event_attributes
-from otel_provlog.operations import Operation, record_error, row_id, span_id
+from otel_provlog.operations import Operation
 from otel_provlog.plan import check_step_type
+from otel_provlog.spans import SpanScope, end_span, record_error, record_marker
 from otel_provlog.tracer import get_tracer, is_recording, logger, tracer_for
 
 __all__ = [
@@ -34,7 +33,7 @@ __all__ = [
 ]
 
 
-class Step(Scope):
+class Step(SpanScope):
     """A provisioning step: its span, its event count, and the events it makes.
 
     Build it with :func:`step` (a context manager) or :func:`start_step`. Its events are
@@ -43,6 +42,9 @@ class Step(Scope):
     :mod:`otel_provlog.sahara` find it from any thread (see
     :mod:`otel_provlog.attachment`).
     """
+
+    _kind = "step"
+    _noun = "a step"
 
     def __init__(
         self,
@@ -70,32 +72,11 @@ class Step(Scope):
         """End the span as soon as ``total`` events were recorded."""
         self.explicit = False
         """Started with :meth:`start` (not a ``with`` block): linear steps replace it."""
-        self._span: trace.Span | None = None
         self._context: otel_context.Context | None = None
-        self._token: Token[Scope | None] | None = None
-        self._otel_token: Token[otel_context.Context] | None = None
         self._lock = threading.Lock()
         self._completed = 0
         self._failed = 0
         self._span_ended = False
-
-    @property
-    def span(self) -> trace.Span:
-        """The step's span (a non-recording one before it starts)."""
-        return self._span if self._span is not None else trace.INVALID_SPAN
-
-    @property
-    def id(self) -> str | None:
-        """The step's id in the store and the REST API (a UUID derived from its span).
-
-        None before it starts or when nothing is recorded.
-        """
-        return row_id(self._span)
-
-    @property
-    def span_id(self) -> str | None:
-        """The step's span id in hex, None before it starts or when not recording."""
-        return span_id(self._span)
 
     @property
     def completed(self) -> int:
@@ -119,13 +100,6 @@ class Step(Scope):
             if value is not None:
                 attrs[key] = value
         return attrs
-
-    def _begin(self) -> bool:
-        try:
-            return self._open()
-        except Exception:
-            logger.exception("otel_provlog: could not begin a step")
-            return False
 
     def _open(self) -> bool:
         if self._span is not None:
@@ -155,14 +129,8 @@ class Step(Scope):
             logger.exception("otel_provlog: could not start a step span")
             self._span = trace.INVALID_SPAN
         self._context = trace.set_span_in_context(self._span)
-        try:
-            attrs[attributes.SPAN_KIND] = attributes.SPAN_STEP_START
-            marker = tracer.start_span(
-                f"{self.name} started", context=self._context, attributes=attrs, start_time=now
-            )
-            marker.end(end_time=now)
-        except Exception:
-            logger.exception("otel_provlog: could not record a step start marker")
+        attrs[attributes.SPAN_KIND] = attributes.SPAN_STEP_START
+        record_marker(tracer, f"{self.name} started", self._span, attrs, now, "a step")
         if owner is not None:
             owner.adopt(self)
         return True
@@ -194,10 +162,7 @@ class Step(Scope):
                 )
             except Exception:
                 logger.exception("otel_provlog: could not set a step status")
-        try:
-            self._span.end()
-        except Exception:
-            logger.exception("otel_provlog: could not end a step span")
+        end_span(self._span, "a step")
 
     def end(self, error: BaseException | None = None, *, by_operation: bool = False) -> None:
         """End the step (once) and stop attaching events to it.
@@ -311,30 +276,6 @@ class Step(Scope):
         event.finish(at_ns=now)
         return error_id
 
-    def __enter__(self) -> Step:
-        if self._begin():
-            self._token = self._attach(scoped=True)
-            try:
-                self._otel_token = otel_context.attach(trace.set_span_in_context(self.span))
-            except Exception:
-                logger.exception("otel_provlog: could not make a step current")
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_value: BaseException | None,
-        tb: TracebackType | None,
-    ) -> Literal[False]:
-        if self._otel_token is not None:
-            try:
-                otel_context.detach(self._otel_token)
-            except Exception:
-                logger.exception("otel_provlog: could not restore the context")
-            self._otel_token = None
-        self.end(exc_value)
-        return False
-
 
 class _NoOpStep(Step):
     """The shared step handed out when nothing is recorded."""
@@ -367,7 +308,7 @@ class _NoOpStep(Step):
     def add_failure(self, instance: object = None, **fields: Any) -> str | None:
         return None
 
-    def __enter__(self) -> Step:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: Any) -> Literal[False]:

@@ -19,6 +19,7 @@ CORE_MODULES = [
     "otel_provlog.propagation",
     "otel_provlog.reporting",
     "otel_provlog.sahara",
+    "otel_provlog.spans",
     "otel_provlog.steps",
     "otel_provlog.testing",
     "otel_provlog.tracer",
