@@ -105,23 +105,10 @@ def get_current_provisioning_step(cluster_id: str) -> str | None:
         return None
 
 
-def add_successful_event(instance: Any) -> None:
-    """Record that the current step succeeded for ``instance`` (nothing without a step)."""
-    if not anything_open():
-        return
-    try:
-        described = Instance.of(instance)
-        found = current_step(described.cluster_id)
-        if found is not None:
-            found.add_success(described)
-    except Exception:
-        logger.exception("otel_provlog: could not record a successful event")
+def _record_now(instance: Any, record: Callable[[Step, Instance], object], outcome: str) -> None:
+    """Call ``record`` with the current step of ``instance``'s cluster, if there is one.
 
-
-def add_fail_event(instance: Any, exception: BaseException) -> None:
-    """Record that the current step failed for ``instance`` with ``exception``.
-
-    The exception is recorded with an ``error_id`` and logged; it is not raised.
+    A failure is logged as one to record an event of that ``outcome`` (never raised).
     """
     if not anything_open():
         return
@@ -129,9 +116,26 @@ def add_fail_event(instance: Any, exception: BaseException) -> None:
         described = Instance.of(instance)
         found = current_step(described.cluster_id)
         if found is not None:
-            found.add_failure(described, exception=exception)
+            record(found, described)
     except Exception:
-        logger.exception("otel_provlog: could not record a failed event")
+        logger.exception("otel_provlog: could not record a %s event", outcome)
+
+
+def add_successful_event(instance: Any) -> None:
+    """Record that the current step succeeded for ``instance`` (nothing without a step)."""
+    _record_now(instance, lambda found, described: found.add_success(described), "successful")
+
+
+def add_fail_event(instance: Any, exception: BaseException) -> None:
+    """Record that the current step failed for ``instance`` with ``exception``.
+
+    The exception is recorded with an ``error_id`` and logged; it is not raised.
+    """
+    _record_now(
+        instance,
+        lambda found, described: found.add_failure(described, exception=exception),
+        "failed",
+    )
 
 
 def _looks_like_instance(obj: object) -> bool:
