@@ -179,6 +179,31 @@ def write_batch(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def _interrupt(
+    session: Session,
+    model: type[ProvisionStep] | type[Operation],
+    row_id: str,
+    statuses: type[StepStatus] | type[OperationStatus],
+    now: datetime,
+    **values: Any,
+) -> None:
+    """Mark the row ``row_id`` of ``model`` interrupted at ``now`` if it is still running.
+
+    ``statuses`` holds the model's status values; ``values`` sets more columns.
+    """
+    session.execute(
+        update(model)
+        .where(model.id == row_id, model.status == statuses.RUNNING)
+        .values(
+            status=statuses.INTERRUPTED,
+            successful=False,
+            completed_at=now,
+            updated_at=now,
+            **values,
+        )
+    )
+
+
 def expire_stale_steps(session: Session, *, now: datetime, stale_after: float) -> int:
     """Mark running steps and operations without news for ``stale_after`` seconds interrupted.
 
@@ -205,17 +230,7 @@ def expire_stale_steps(session: Session, *, now: datetime, stale_after: float) -
     clusters: dict[str, str] = {}
     for step_id, cluster_id, name, started_at in steps:
         duration = (now - started_at).total_seconds() if started_at is not None else None
-        session.execute(
-            update(ProvisionStep)
-            .where(ProvisionStep.id == step_id, ProvisionStep.status == StepStatus.RUNNING)
-            .values(
-                status=StepStatus.INTERRUPTED,
-                successful=False,
-                completed_at=now,
-                duration=duration,
-                updated_at=now,
-            )
-        )
+        _interrupt(session, ProvisionStep, step_id, StepStatus, now, duration=duration)
         clusters[cluster_id] = f"interrupted at step {name!r}: no news for {stale_after:g} s"
     operations = session.execute(
         select(Operation.id, Operation.cluster_id, Operation.step_type)
@@ -231,16 +246,7 @@ def expire_stale_steps(session: Session, *, now: datetime, stale_after: float) -
         .order_by(Operation.id)
     ).all()
     for operation_id, cluster_id, step_type in operations:
-        session.execute(
-            update(Operation)
-            .where(Operation.id == operation_id, Operation.status == OperationStatus.RUNNING)
-            .values(
-                status=OperationStatus.INTERRUPTED,
-                successful=False,
-                completed_at=now,
-                updated_at=now,
-            )
-        )
+        _interrupt(session, Operation, operation_id, OperationStatus, now)
         clusters.setdefault(cluster_id, f"{step_type} was interrupted")
     for cluster_id, description in sorted(clusters.items()):
         store.set_cluster_status(session, cluster_id, ClusterStatus.ERROR, description=description)
