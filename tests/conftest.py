@@ -54,27 +54,28 @@ def _server_url(backend: str) -> str:
     return url
 
 
-def _create_database(server_url: str, name: str) -> str:
+def _run_on_server(server_url: str, *, postgresql: str, mariadb: str) -> None:
     admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
-        if admin.dialect.name == "postgresql":
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-        else:
-            connection.execute(
-                text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
-            )
+        connection.execute(text(postgresql if admin.dialect.name == "postgresql" else mariadb))
     admin.dispose()
+
+
+def _create_database(server_url: str, name: str) -> str:
+    _run_on_server(
+        server_url,
+        postgresql=f'CREATE DATABASE "{name}"',
+        mariadb=f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
+    )
     return make_url(server_url).set(database=name).render_as_string(hide_password=False)
 
 
 def _drop_database(server_url: str, name: str) -> None:
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        if admin.dialect.name == "postgresql":
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        else:
-            connection.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
-    admin.dispose()
+    _run_on_server(
+        server_url,
+        postgresql=f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
+        mariadb=f"DROP DATABASE IF EXISTS `{name}`",
+    )
 
 
 class DatabaseFactory:
