@@ -51,8 +51,21 @@ class Seeder:
         self.trace = "4bf92f3577b34da6a3ce929d0e0e4736"
         self.t0 = T0
 
-    def _span(self) -> str:
-        return f"{next(self._spans):016x}"
+    def _span_row(self, cluster_id: str) -> dict[str, Any]:
+        """Return the id columns of the row of a new span of the cluster."""
+        span = f"{next(self._spans):016x}"
+        return {
+            "id": span_row_id(self.trace, span),
+            "cluster_id": cluster_id,
+            "trace_id": self.trace,
+            "span_id": span,
+        }
+
+    def _insert_span_row(self, model: type[Operation | ProvisionStep], row: dict[str, Any]) -> str:
+        """Store one span's row of ``model``; return its id."""
+        with self.sessions.begin() as session:
+            store.insert_missing(session, model, [row], ["trace_id", "span_id"])
+        return str(row["id"])
 
     def cluster(
         self,
@@ -78,12 +91,8 @@ class Seeder:
         at: datetime = T0,
     ) -> str:
         """Store an operation span's row; return its id."""
-        span = self._span()
         row = {
-            "id": span_row_id(self.trace, span),
-            "cluster_id": cluster_id,
-            "trace_id": self.trace,
-            "span_id": span,
+            **self._span_row(cluster_id),
             "step_type": step_type,
             "status": status,
             "plan": plan,
@@ -91,9 +100,7 @@ class Seeder:
             "created_at": at,
             "updated_at": at,
         }
-        with self.sessions.begin() as session:
-            store.insert_missing(session, Operation, [row], ["trace_id", "span_id"])
-        return str(row["id"])
+        return self._insert_span_row(Operation, row)
 
     def step(
         self,
@@ -107,12 +114,8 @@ class Seeder:
         position: int | None = None,
     ) -> str:
         """Store a running step; return its id."""
-        span = self._span()
         row = {
-            "id": span_row_id(self.trace, span),
-            "cluster_id": cluster_id,
-            "trace_id": self.trace,
-            "span_id": span,
+            **self._span_row(cluster_id),
             "step_name": name,
             "step_type": step_type,
             "total": total,
@@ -122,9 +125,7 @@ class Seeder:
             "updated_at": at,
             "started_at": at,
         }
-        with self.sessions.begin() as session:
-            store.insert_missing(session, ProvisionStep, [row], ["trace_id", "span_id"])
-        return str(row["id"])
+        return self._insert_span_row(ProvisionStep, row)
 
     def events(
         self,
@@ -139,16 +140,14 @@ class Seeder:
         """Store ``count`` events of a step (the first ``failed`` fail); return their ids."""
         rows: list[dict[str, Any]] = []
         for n in range(count):
-            span = self._span()
+            ids = self._span_row(cluster_id)
+            span = ids["span_id"]
             ok = n >= failed
             when = at + timedelta(seconds=n + 1)
             rows.append(
                 {
-                    "id": span_row_id(self.trace, span),
-                    "cluster_id": cluster_id,
+                    **ids,
                     "provision_step_id": step_id,
-                    "trace_id": self.trace,
-                    "span_id": span,
                     "node_group_id": node_group,
                     "instance_id": f"i-{span}",
                     "instance_name": f"worker-{span}",
