@@ -9,7 +9,7 @@ import subprocess
 import sys
 import textwrap
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +17,7 @@ import pytest
 from google.protobuf import json_format
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace import ReadableSpan
 from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
@@ -26,6 +25,7 @@ import otel_provlog
 from otel_provlog.api import ingest
 from otel_provlog.exporter.database import create_store_engine, session_factory
 from otel_provlog.exporter.models import Cluster, ClusterEvent, ProvisionStep
+from otel_provlog.testing import capture_spans
 
 PROTOBUF = {"Content-Type": "application/x-protobuf"}
 
@@ -52,27 +52,19 @@ def ingest_token_app(token_app: Any) -> Iterator[Any]:
 
 
 def _spans(cluster: str = "c-1", tenant: str = "t-1", events: int = 3) -> list[ReadableSpan]:
-    kept: list[ReadableSpan] = []
-
-    class _Keep(SpanExporter):
-        def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-            kept.extend(spans)
-            return SpanExportResult.SUCCESS
-
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(_Keep()))
-    with (
-        otel_provlog.operation(cluster, "creating", tenant_id=tenant, tracer_provider=provider),
-        otel_provlog.step(
-            cluster, "Launching", total=events, tenant_id=tenant, tracer_provider=provider
-        ) as step,
-    ):
-        for number in range(events - 1):
-            step.add_success(instance_id=f"i-{number}")
-        with pytest.raises(OSError, match="down"), step.event(instance_id="i-last"):
-            raise OSError("down")
-    provider.shutdown()
-    return kept
+    with capture_spans() as captured:
+        provider = captured.tracer_provider
+        with (
+            otel_provlog.operation(cluster, "creating", tenant_id=tenant, tracer_provider=provider),
+            otel_provlog.step(
+                cluster, "Launching", total=events, tenant_id=tenant, tracer_provider=provider
+            ) as step,
+        ):
+            for number in range(events - 1):
+                step.add_success(instance_id=f"i-{number}")
+            with pytest.raises(OSError, match="down"), step.event(instance_id="i-last"):
+                raise OSError("down")
+    return captured.spans()
 
 
 def _counts(url: str) -> tuple[int, int, int, int]:

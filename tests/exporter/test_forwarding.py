@@ -25,6 +25,7 @@ from otel_provlog.exporter.forwarding import (
     bound_span,
     forwarding_config,
 )
+from otel_provlog.testing import capture_spans
 from tests.otlp_receivers import (
     GrpcReceiver,
     HangingReceiver,
@@ -89,23 +90,15 @@ def test_forwarding_config_rejects_bad_values(environ: dict[str, str]) -> None:
 
 
 def _failed_event_span(info_size: int) -> ReadableSpan:
-    provider = TracerProvider()
-    captured: list[ReadableSpan] = []
-
-    class _Keep(SpanExporter):
-        def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-            captured.extend(spans)
-            return SpanExportResult.SUCCESS
-
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-
-    provider.add_span_processor(SimpleSpanProcessor(_Keep()))
-    with otel_provlog.step("c-1", "Waiting for ssh", total=1, tracer_provider=provider) as step:
-        event = step.event(instance_id="i-1", instance_name="w-1", node_group_id="ng")
-        with pytest.raises(RuntimeError), event:
-            raise RuntimeError("é" * info_size)
-    provider.shutdown()
-    return next(s for s in captured if s.attributes and s.attributes.get(attributes.ERROR_ID))
+    with capture_spans() as captured:
+        provider = captured.tracer_provider
+        with otel_provlog.step("c-1", "Waiting for ssh", total=1, tracer_provider=provider) as step:
+            event = step.event(instance_id="i-1", instance_name="w-1", node_group_id="ng")
+            with pytest.raises(RuntimeError), event:
+                raise RuntimeError("é" * info_size)
+    return next(
+        s for s in captured.spans() if s.attributes and s.attributes.get(attributes.ERROR_ID)
+    )
 
 
 def test_bound_span_cuts_long_texts_and_keeps_the_error_id() -> None:

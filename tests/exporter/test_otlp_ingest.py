@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Sequence
 from typing import Any
 
 import pytest
 from google.protobuf import json_format
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace import ReadableSpan
 
 import otel_provlog
 from otel_provlog import attributes
@@ -22,29 +20,27 @@ from otel_provlog.exporter.otlp_ingest import (
     records_from_protobuf,
 )
 from otel_provlog.exporter.records import record_from_span
+from otel_provlog.testing import capture_spans
 
 
 def _made_spans() -> list[ReadableSpan]:
-    kept: list[ReadableSpan] = []
-
-    class _Keep(SpanExporter):
-        def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-            kept.extend(spans)
-            return SpanExportResult.SUCCESS
-
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(_Keep()))
     plan = {"creating": ["Launching", "Configuring"]}
-    with otel_provlog.operation(
-        "c-1", "creating", cluster_name="demo", tenant_id="t-1", plan=plan, tracer_provider=provider
-    ):
-        with otel_provlog.step("c-1", "Launching", total=2, tracer_provider=provider) as step:
-            step.add_success(instance_id="i-1", instance_name="w-1", node_group_id="ng")
-            with pytest.raises(KeyError), step.event(instance_id="i-2", info="ä ✓"):
-                raise KeyError("gone")
-        provider.get_tracer("other").start_span("not ours").end()
-    provider.shutdown()
-    return kept
+    with capture_spans() as captured:
+        provider = captured.tracer_provider
+        with otel_provlog.operation(
+            "c-1",
+            "creating",
+            cluster_name="demo",
+            tenant_id="t-1",
+            plan=plan,
+            tracer_provider=provider,
+        ):
+            with otel_provlog.step("c-1", "Launching", total=2, tracer_provider=provider) as step:
+                step.add_success(instance_id="i-1", instance_name="w-1", node_group_id="ng")
+                with pytest.raises(KeyError), step.event(instance_id="i-2", info="ä ✓"):
+                    raise KeyError("gone")
+            provider.get_tracer("other").start_span("not ours").end()
+    return captured.spans()
 
 
 def _otlp_json(body: bytes) -> dict[str, Any]:

@@ -7,14 +7,11 @@ import multiprocessing.util
 import os
 import threading
 import time
-from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 from sqlalchemy import Engine, func, select
 
 import otel_provlog
@@ -28,32 +25,25 @@ from otel_provlog.exporter.retention import (
     start_retention_process,
 )
 from otel_provlog.exporter.writer import write_batch
+from otel_provlog.testing import capture_spans
 
 DAY = 86400.0
 
 
 def _records(cluster: str = "c-1", events: int = 4) -> list[SpanRecord]:
     """Spans of one operation: a successful, a failed and a running step."""
-    kept: list[ReadableSpan] = []
-
-    class _Keep(SpanExporter):
-        def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-            kept.extend(spans)
-            return SpanExportResult.SUCCESS
-
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(_Keep()))
-    with otel_provlog.operation(cluster, "creating", tenant_id="t", tracer_provider=provider):
-        with otel_provlog.step(cluster, "ok", total=events, tracer_provider=provider) as step:
-            for number in range(events):
-                step.add_success(instance_id=f"ok-{number}")
-        with otel_provlog.step(cluster, "bad", total=2, tracer_provider=provider) as step:
-            step.add_success(instance_id="bad-0")
-            step.add_failure(instance_id="bad-1", info="refused")
-        running = otel_provlog.start_step(cluster, "running", total=3, tracer_provider=provider)
-        running.add_success(instance_id="run-0")
-    provider.shutdown()
-    records = [r for r in (record_from_span(s) for s in kept) if r is not None]
+    with capture_spans() as captured:
+        provider = captured.tracer_provider
+        with otel_provlog.operation(cluster, "creating", tenant_id="t", tracer_provider=provider):
+            with otel_provlog.step(cluster, "ok", total=events, tracer_provider=provider) as step:
+                for number in range(events):
+                    step.add_success(instance_id=f"ok-{number}")
+            with otel_provlog.step(cluster, "bad", total=2, tracer_provider=provider) as step:
+                step.add_success(instance_id="bad-0")
+                step.add_failure(instance_id="bad-1", info="refused")
+            running = otel_provlog.start_step(cluster, "running", total=3, tracer_provider=provider)
+            running.add_success(instance_id="run-0")
+    records = [r for r in (record_from_span(s) for s in captured.spans()) if r is not None]
     # The "running" step's own span has not ended yet: only its marker and events exist.
     return [r for r in records if (r["kind"], r["name"]) != ("step", "running")]
 
