@@ -7,16 +7,25 @@ created on those servers and dropped at the end, so parallel runs do not meet.
 
 With ``PROVLOG_TEST_REQUIRE_ALL_BACKENDS=1`` (``.ci/run`` sets it) a missing URL is an
 error and any skipped test fails the run.
+
+Two helpers of tests in more than one folder are fixtures too: ``otlp_json`` and
+``output_once_ended``.
 """
 
 from __future__ import annotations
 
+import base64
 import os
+import signal
+import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from google.protobuf import json_format
+from google.protobuf.message import Message
 from sqlalchemy import Engine, create_engine, delete, text
 from sqlalchemy.engine import make_url
 
@@ -147,3 +156,40 @@ def engine(database_url: str) -> Iterator[Engine]:
 def backend(database_factory: DatabaseFactory) -> str:
     """The name of the backend the test runs on: sqlite, postgresql or mariadb."""
     return database_factory.backend
+
+
+def _otlp_json(request: Message) -> dict[str, Any]:
+    data = json_format.MessageToDict(request)
+    for resource_spans in data["resourceSpans"]:
+        for scope_spans in resource_spans["scopeSpans"]:
+            for span in scope_spans["spans"]:
+                for key in ("traceId", "spanId", "parentSpanId"):
+                    if key in span:
+                        span[key] = base64.b64decode(span[key]).hex()
+    return data
+
+
+@pytest.fixture
+def otlp_json() -> Callable[[Message], dict[str, Any]]:
+    """A function turning an OTLP export request into its JSON encoding (hex ids, camelCase)."""
+    return _otlp_json
+
+
+def _output_once_ended(process: subprocess.Popen[str], timeout: float) -> str:
+    """Return the output of ``process`` once it ended; past ``timeout`` kill its group.
+
+    Either way the pipe is closed and every process of the group reaped: a pipe left open
+    would surface as an unclosed-file ResourceWarning in whichever later test collects it.
+    """
+    try:
+        return process.communicate(timeout=timeout)[0]
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        raise
+
+
+@pytest.fixture
+def output_once_ended() -> Callable[[subprocess.Popen[str], float], str]:
+    """A function returning a process's output once it ended, killing its group past a bound."""
+    return _output_once_ended

@@ -27,20 +27,6 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _output_once_ended(process: subprocess.Popen[str], timeout: float) -> str:
-    """Return the output of ``process`` once it ended; past ``timeout`` kill its group.
-
-    Either way the pipe is closed and every process of the group reaped: a pipe left open
-    would surface as an unclosed-file ResourceWarning in whichever later test collects it.
-    """
-    try:
-        return process.communicate(timeout=timeout)[0]
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.communicate()
-        raise
-
-
 def _get(url: str) -> tuple[int, dict]:
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
@@ -49,7 +35,7 @@ def _get(url: str) -> tuple[int, dict]:
         return error.code, json.load(error)
 
 
-def test_serve_answers_with_several_workers(database_url, seed, tmp_path):
+def test_serve_answers_with_several_workers(database_url, seed, tmp_path, output_once_ended):
     """The served API answers requests and runs the requested number of workers."""
     seed.cluster("c-1", tenant="t-1")
     port = _free_port()
@@ -93,7 +79,7 @@ def test_serve_answers_with_several_workers(database_url, seed, tmp_path):
         assert (status, body["error_name"]) == (404, "NOT_FOUND")
     finally:
         process.send_signal(signal.SIGTERM)
-        output = _output_once_ended(process, START_SECONDS)
+        output = output_once_ended(process, START_SECONDS)
     assert process.returncode == 0
     assert "Control socket" not in output  # no gunicornc socket: nothing shared, no stalls
     assert output.count("Booting worker with pid") == 2

@@ -35,24 +35,10 @@ def _provlog(tmp_path, *args, **kwargs):
     )
 
 
-def _output_once_ended(process: subprocess.Popen[str], timeout: float) -> str:
-    """Return the output of ``process`` once it ended; past ``timeout`` kill its group.
-
-    Either way the pipe is closed and every process of the group reaped: a pipe left open
-    would surface as an unclosed-file ResourceWarning in whichever later test collects it.
-    """
-    try:
-        return process.communicate(timeout=timeout)[0]
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.communicate()
-        raise
-
-
-def test_demo_without_serving_stores_the_simulation(tmp_path):
+def test_demo_without_serving_stores_the_simulation(tmp_path, output_once_ended):
     """``--no-serve`` creates, then scales, one cluster in ./provlog.db, failures included."""
     process = _provlog(tmp_path, "demo", "--no-serve", *ARGS)
-    output = _output_once_ended(process, 120)
+    output = output_once_ended(process, 120)
     assert process.returncode == 0, output
     assert (tmp_path / "provlog.db").exists()
     app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'provlog.db'}"))
@@ -72,7 +58,7 @@ def test_demo_without_serving_stores_the_simulation(tmp_path):
     app.extensions["provlog"]["engine"].dispose()
 
 
-def test_demo_serves_the_api_while_it_simulates(tmp_path):
+def test_demo_serves_the_api_while_it_simulates(tmp_path, output_once_ended):
     """The demo prints curl lines for a live API and stops cleanly on Ctrl-C."""
     process = _provlog(tmp_path, "demo", "--port", "0", *ARGS[:-2], "--speed", "0.01")
     lines: list[str] = []
@@ -102,5 +88,5 @@ def test_demo_serves_the_api_while_it_simulates(tmp_path):
             assert "events" in json.load(response)
     finally:
         process.send_signal(signal.SIGINT)
-        output = _output_once_ended(process, 30)
+        output = output_once_ended(process, 30)
     assert process.returncode == 0, "".join(lines) + output
