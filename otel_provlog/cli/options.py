@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import click
 
-__all__ = ["database_url_option", "output_format_option", "spool_dir_option"]
+from otel_provlog.config import parse_duration
+
+__all__ = [
+    "DURATION",
+    "DurationType",
+    "database_url_option",
+    "output_format_option",
+    "spool_dir_option",
+]
 
 database_url_option: Final = click.option(
     "--database-url",
@@ -37,3 +45,30 @@ output_format_option: Final = click.option(
     help="Output format.",
 )
 """``-f/--format table|json``."""
+
+
+if TYPE_CHECKING:  # click is generic in its value type from 8.5 on
+    _ParamTypeOfFloat = click.ParamType[float]
+else:
+    _ParamTypeOfFloat = click.ParamType
+
+
+class DurationType(_ParamTypeOfFloat):
+    """A duration such as ``90s``, ``30m``, ``24h`` or ``7d``, converted to seconds."""
+
+    name = "duration"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        """Return the duration in seconds, or fail with the reason."""
+        if isinstance(value, float):
+            return value
+        try:
+            return parse_duration(str(value), name=param.opts[0] if param else "duration")
+        except ValueError as error:
+            self.fail(str(error), param, ctx)
+
+
+DURATION: Final = DurationType()
+"""The click type of duration options."""

@@ -10,8 +10,8 @@ import json
 
 import click
 
-from otel_provlog.cli.options import database_url_option, output_format_option
-from otel_provlog.config import load_settings, parse_duration
+from otel_provlog.cli.options import DURATION, database_url_option, output_format_option
+from otel_provlog.config import load_settings
 
 __all__ = ["prune"]
 
@@ -20,12 +20,13 @@ __all__ = ["prune"]
 @database_url_option
 @click.option(
     "--retention",
+    type=DURATION,
     default=None,
     help="Keep events of successful steps this long, e.g. 24h or 7d "
     "[env: PROVLOG_EVENT_RETENTION; default 24h]",
 )
 @output_format_option
-def prune(database_url: str | None, retention: str | None, output_format: str) -> None:
+def prune(database_url: str | None, retention: float | None, output_format: str) -> None:
     """Remove events of steps that completed successfully longer ago than the retention.
 
     Events of failed and running steps stay; steps keep their counts. Safe to run at any
@@ -37,14 +38,7 @@ def prune(database_url: str | None, retention: str | None, output_format: str) -
     from otel_provlog.exporter.retention import prune_events
 
     settings = load_settings()
-    try:
-        seconds = (
-            settings.event_retention
-            if retention is None
-            else parse_duration(retention, name="--retention")
-        )
-    except ValueError as error:
-        raise click.BadParameter(str(error), param_hint="--retention") from None
+    seconds = settings.event_retention if retention is None else retention
     engine = create_store_engine(database_url or settings.database_url)
     try:
         result = prune_events(session_factory(engine), retention=seconds)

@@ -14,8 +14,8 @@ import json
 
 import click
 
-from otel_provlog.cli.options import database_url_option, output_format_option
-from otel_provlog.config import load_settings, parse_duration
+from otel_provlog.cli.options import DURATION, database_url_option, output_format_option
+from otel_provlog.config import load_settings
 
 __all__ = ["expire"]
 
@@ -24,12 +24,13 @@ __all__ = ["expire"]
 @database_url_option
 @click.option(
     "--stale-after",
+    type=DURATION,
     default=None,
     help="Silence after which a running step is interrupted, e.g. 90m or 6h "
     "[env: PROVLOG_STALE_AFTER; default 6h]",
 )
 @output_format_option
-def expire(database_url: str | None, stale_after: str | None, output_format: str) -> None:
+def expire(database_url: str | None, stale_after: float | None, output_format: str) -> None:
     """Mark running steps and operations without news for a while as interrupted."""
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -38,14 +39,7 @@ def expire(database_url: str | None, stale_after: str | None, output_format: str
     from otel_provlog.exporter.writer import expire_stale_steps
 
     settings = load_settings()
-    try:
-        seconds = (
-            settings.stale_after
-            if stale_after is None
-            else parse_duration(stale_after, name="--stale-after")
-        )
-    except ValueError as error:
-        raise click.BadParameter(str(error), param_hint="--stale-after") from None
+    seconds = settings.stale_after if stale_after is None else stale_after
     engine = create_store_engine(database_url or settings.database_url)
     try:
         with session_factory(engine).begin() as session:
