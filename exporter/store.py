@@ -46,7 +46,6 @@ Row = Mapping[str, Any]
 """A row as a mapping of column names to values."""
 
 _KEY_BATCH = 500
-_SPAN_KEY: Final = ("trace_id", "span_id")
 
 
 def insert_missing(
@@ -167,7 +166,8 @@ def add_events(session: Session, rows: Iterable[Row]) -> list[Row]:
     ``failed`` stay exact however often a batch is retried. A failed event makes its step's
     ``successful`` false at once (and an ended step ``failed``).
     """
-    new_rows = insert_missing(session, ClusterEvent, list(rows), ["trace_id", "span_id"])
+    # The row id names (trace id, span id): a primary-key lookup whatever the store holds.
+    new_rows = insert_missing(session, ClusterEvent, list(rows), ["id"])
     per_step: dict[str, list[Row]] = {}
     for row in new_rows:
         per_step.setdefault(row["provision_step_id"], []).append(row)
@@ -252,7 +252,7 @@ def merge_operations(
         fresh.setdefault(row["id"], row)
     # Through insert_missing: a concurrent writer's insert fails the transaction, which
     # is retried and then merges into that row instead.
-    insert_missing(session, Operation, [fresh[key] for key in sorted(fresh)], _SPAN_KEY)
+    insert_missing(session, Operation, [fresh[key] for key in sorted(fresh)], ["id"])
     return applied, unchanged
 
 
