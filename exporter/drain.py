@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import enum
 import json
 import logging
 import os
@@ -56,6 +57,7 @@ __all__ = [
     "DEFAULT_LINGER",
     "Drain",
     "DrainCounters",
+    "DrainOutcome",
     "main",
 ]
 
@@ -73,6 +75,19 @@ logger = logging.getLogger("otel_provlog.exporter.drain")
 
 WriteBatch = Callable[[sessionmaker[Session], list[SpanRecord]], WriteResult]
 """The shape of :func:`~otel_provlog.exporter.writer.write_batch`."""
+
+
+class DrainOutcome(enum.Enum):
+    """Why :meth:`Drain.run` returned."""
+
+    STORED = "stored"
+    """Asked to finish, it stored every spooled record."""
+    LOCKED = "locked"
+    """Asked to finish, it found another drain holding the spool."""
+    FAILING = "failing"
+    """Asked to finish, it could store nothing for ``linger`` seconds; records are left."""
+    STOPPED = "stopped"
+    """``abort`` was set."""
 
 
 @dataclass(slots=True)
@@ -354,32 +369,46 @@ class Drain:
         finish: threading.Event,
         abort: threading.Event | None = None,
         linger: float = DEFAULT_LINGER,
-    ) -> None:
-        """Drain until asked to finish, then store what is left and return.
+    ) -> DrainOutcome:
+        """Drain until asked to finish, then store what is left and return why it left.
 
         Once ``finish`` is set the drain returns as soon as the spool is stored, when
-        another drain holds the spool, or after ``linger`` seconds of trying. ``abort``
-        returns at once (after the batch in hand). Never raises for database failures.
+        another drain holds the spool, or after ``linger`` seconds in which it stored
+        nothing because every attempt failed (a drain that keeps storing never gives up).
+        ``abort`` returns at once (after the batch in hand). Never raises for database
+        failures.
+
+        Returns:
+            ``STORED`` when it left because the spool was stored, ``LOCKED`` when another
+            drain holds it, ``FAILING`` after ``linger`` seconds of failures, ``STOPPED``
+            when ``abort`` was set.
         """
         abort = abort or threading.Event()
         token = otel_context.attach(
             otel_context.set_value(otel_context._SUPPRESS_INSTRUMENTATION_KEY, True)
         )
         lock_fd: int | None = None
-        finishing_since: float | None = None
+        finishing_since: float | None = None  # finishing: since then no batch was stored
         delay = 0.0
+        outcome = DrainOutcome.STOPPED
         try:
             while not abort.is_set():
                 if finish.is_set() and finishing_since is None:
                     finishing_since = time.monotonic()
                 if finishing_since is not None and time.monotonic() - finishing_since > linger:
-                    logger.warning("otel_provlog: drain leaves with records still spooled")
+                    logger.warning(
+                        "otel_provlog: drain leaves with records still spooled: "
+                        "nothing could be stored for %g s",
+                        linger,
+                    )
+                    outcome = DrainOutcome.FAILING
                     break
                 try:
                     if lock_fd is None:
                         lock_fd = self._lock()
                         if lock_fd is None:
                             if finishing_since is not None:
+                                outcome = DrainOutcome.LOCKED
                                 break
                             abort.wait(_LOCK_POLL)
                             continue
@@ -391,15 +420,20 @@ class Drain:
                     delay = min(max(delay * 2, 0.1), self.backoff_max)
                     abort.wait(delay)
                     continue
-                if stored == 0:
-                    if finishing_since is not None and not self.pending():
-                        break
-                    abort.wait(self.poll_interval)
+                if stored:
+                    if finishing_since is not None:
+                        finishing_since = time.monotonic()
+                    continue
+                if finishing_since is not None and not self.pending():
+                    outcome = DrainOutcome.STORED
+                    break
+                abort.wait(self.poll_interval)
         finally:
             if lock_fd is not None:
                 os.close(lock_fd)
             self.close()
             otel_context.detach(token)
+        return outcome
 
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -5,7 +5,12 @@ to the spool; this command moves it into the store, retrying while the database 
 until it receives SIGTERM or SIGINT (or, with ``--until-empty``, once the spool is stored).
 Only one drain works on a spool at a time; a second one waits for the first to leave.
 
-Exit codes: 0 stopped on request or the spool is stored, 2 bad usage.
+A finishing drain (``--until-empty``) keeps going as long as it stores batches, however
+long the spool; it gives up only after ``--linger`` seconds in which every attempt failed.
+
+Exit codes: 0 stopped on request, or (with ``--until-empty``) every spooled span is stored;
+1 another drain holds the spool, so this one stored nothing more; 2 bad usage; 5 the
+database could not be written for ``--linger`` seconds and spans are left in the spool.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from pathlib import Path
 
 import click
 
+from otel_provlog.cli.exit_codes import EXIT_FAILED, EXIT_UNREACHABLE
 from otel_provlog.cli.options import database_url_option, spool_dir_option
 from otel_provlog.config import load_settings
 
@@ -30,14 +36,16 @@ __all__ = ["drain"]
 @click.option(
     "--until-empty",
     is_flag=True,
-    help="Leave once the spool is stored (or after --linger seconds of failures).",
+    help="Leave once the spool is stored, or after --linger seconds in which every attempt "
+    "failed (exit code 5: spans are left in the spool).",
 )
 @click.option(
     "--linger",
     type=float,
     default=60.0,
     show_default=True,
-    help="With --until-empty: seconds to keep retrying a failing database.",
+    help="With --until-empty: seconds without a stored batch, all attempts failing, "
+    "before leaving.",
 )
 @click.option(
     "-v",
@@ -53,9 +61,14 @@ def drain(
     linger: float,
     verbose: bool,
 ) -> None:
-    """Move spooled spans into the store, exactly once, until stopped."""
+    """Move spooled spans into the store, exactly once, until stopped.
+
+    Exit codes: 0 stopped on request, or with --until-empty every spooled span is stored;
+    1 another drain holds the spool; 2 bad usage; 5 the database failed for --linger
+    seconds and spans are left in the spool.
+    """
     from otel_provlog.exporter import spool
-    from otel_provlog.exporter.drain import Drain, DrainCounters
+    from otel_provlog.exporter.drain import Drain, DrainCounters, DrainOutcome
 
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING)
     try:
@@ -88,7 +101,7 @@ def drain(
     }
     click.echo(f"draining {directory} into {_safe(url)}", err=True)
     try:
-        worker.run(finish=finish, abort=abort, linger=linger)
+        outcome = worker.run(finish=finish, abort=abort, linger=linger)
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
@@ -98,6 +111,15 @@ def drain(
         f"rejected {counters.rejected}, retried {counters.retried}",
         err=True,
     )
+    if outcome is DrainOutcome.LOCKED:
+        click.echo("another drain holds the spool: what is left is left to it", err=True)
+        raise SystemExit(EXIT_FAILED)
+    if outcome is DrainOutcome.FAILING:
+        click.echo(
+            f"spans are left in {directory}: nothing could be stored for {linger:g} s",
+            err=True,
+        )
+        raise SystemExit(EXIT_UNREACHABLE)
 
 
 def _safe(url: str) -> str:

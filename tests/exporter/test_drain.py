@@ -12,7 +12,7 @@ import time
 import pytest
 
 from otel_provlog.exporter import spool
-from otel_provlog.exporter.drain import Drain
+from otel_provlog.exporter.drain import Drain, DrainOutcome
 from otel_provlog.exporter.records import encode_record
 from otel_provlog.exporter.writer import WriteResult
 
@@ -244,9 +244,61 @@ def test_a_finishing_drain_gives_up_after_its_linger(tmp_path):
     finish = threading.Event()
     finish.set()
     started = time.monotonic()
-    _drain(tmp_path, store, backoff_max=0.1).run(finish=finish, linger=0.5)
+    outcome = _drain(tmp_path, store, backoff_max=0.1).run(finish=finish, linger=0.5)
     assert 0.4 < time.monotonic() - started < 3
+    assert outcome is DrainOutcome.FAILING
     assert len(spool.list_segments(tmp_path / "spool")) == 1
+
+
+class SlowStore(FakeStore):
+    """A FakeStore whose every batch takes ``pause`` seconds (a busy database)."""
+
+    def __init__(self, pause: float) -> None:
+        super().__init__()
+        self.pause = pause
+
+    def __call__(self, factory, records):
+        """Store the records after a pause."""
+        time.sleep(self.pause)
+        return super().__call__(factory, records)
+
+
+def test_a_finishing_drain_that_keeps_storing_outlasts_its_linger(tmp_path):
+    """``linger`` bounds failures only: a long spool stored slowly is stored to the end."""
+    writer = spool.SpoolWriter(tmp_path / "spool")
+    for n in range(1, 2001):
+        writer.append(_line(n))
+    writer.close()
+    store = SlowStore(pause=0.1)
+    finish = threading.Event()
+    finish.set()
+    started = time.monotonic()
+    outcome = _drain(tmp_path, store, batch_records=100).run(finish=finish, linger=0.3)
+    assert time.monotonic() - started > 1.5  # 20 batches: far longer than the linger
+    assert outcome is DrainOutcome.STORED
+    assert len(store.rows) == 2000
+    assert spool.list_segments(tmp_path / "spool") == []
+
+
+def test_a_finishing_drain_counts_its_linger_from_the_last_stored_batch(tmp_path):
+    """A database that fails, recovers and fails again: each stored batch restarts the linger."""
+    writer = spool.SpoolWriter(tmp_path / "spool")
+    for n in range(1, 301):
+        writer.append(_line(n))
+    writer.close()
+
+    class Flaky(FakeStore):
+        def __call__(self, factory, records):
+            """Fail twice before every batch it stores."""
+            self.failures = 2 if len(self.batches) % 3 == 0 else self.failures
+            return super().__call__(factory, records)
+
+    store = Flaky()
+    finish = threading.Event()
+    finish.set()
+    drain = _drain(tmp_path, store, batch_records=100, backoff_max=0.15)
+    assert drain.run(finish=finish, linger=0.4) is DrainOutcome.STORED
+    assert len(store.rows) == 300
 
 
 def test_provlog_drain_stores_a_spool_until_empty(database_url, tmp_path):
@@ -278,12 +330,57 @@ def test_provlog_drain_stores_a_spool_until_empty(database_url, tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert "stored 11, duplicates 0, rejected 0, retried 0" in result.output
+    assert "left" not in result.output
     engine = create_store_engine(database_url, writer=False)
     with engine.connect() as connection:
         assert connection.execute(select(func.count()).select_from(ProvisionStep)).scalar() == 1
         assert connection.execute(select(func.count()).select_from(ClusterEvent)).scalar() == 10
     engine.dispose()
     assert [path.name for path in (tmp_path / "spool").iterdir()] == [spool.DRAIN_LOCK]
+
+
+def test_provlog_drain_until_empty_says_when_spans_are_left(tmp_path):
+    """Exit code 5 when the database cannot be written for --linger seconds; nothing is lost."""
+    from click.testing import CliRunner
+
+    from otel_provlog.cli.commands import provlog
+
+    writer = spool.SpoolWriter(tmp_path / "spool")
+    for n in range(1, 6):
+        writer.append(_line(n))
+    writer.close()
+    unwritable = tmp_path / "no-such-directory" / "store.db"
+    result = CliRunner().invoke(
+        provlog,
+        ["drain", "--until-empty", "--linger", "0.5", "--spool-dir", str(tmp_path / "spool")],
+        env={"PROVLOG_DATABASE_URL": f"sqlite:///{unwritable}"},
+    )
+    assert result.exit_code == 5, result.output
+    assert "spans are left in" in result.output
+    assert len(spool.list_segments(tmp_path / "spool")) == 1
+
+
+def test_provlog_drain_until_empty_leaves_a_locked_spool_to_its_drain(tmp_path):
+    """Exit code 1 when another drain holds the spool: it is that drain's to store."""
+    from click.testing import CliRunner
+
+    from otel_provlog.cli.commands import provlog
+
+    writer = spool.SpoolWriter(tmp_path / "spool")
+    writer.append(_line(1))
+    writer.close()
+    holder = spool.try_lock(tmp_path / "spool" / spool.DRAIN_LOCK)
+    assert holder is not None
+    try:
+        result = CliRunner().invoke(
+            provlog,
+            ["drain", "--until-empty", "--spool-dir", str(tmp_path / "spool")],
+            env={"PROVLOG_DATABASE_URL": f"sqlite:///{tmp_path / 'store.db'}"},
+        )
+    finally:
+        os.close(holder)
+    assert result.exit_code == 1, result.output
+    assert "another drain holds the spool" in result.output
 
 
 def test_a_backlog_does_not_starve_other_writers(tmp_path):
