@@ -37,7 +37,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
 )
-from sqlalchemy.dialects import mysql
+from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeEngine
 
@@ -87,6 +87,26 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class _SQLiteDateTime(sqlite.DATETIME):
+    """SQLite's ``DATETIME`` text, written by :meth:`datetime.isoformat` (C speed).
+
+    The text is exactly SQLAlchemy's default storage format (``2026-12-01 10:00:00.000000``),
+    so stored values compare and sort as before; only the formatting is cheaper than the
+    dialect's ``%``-format of a dict, which cost more than the insert of an event row.
+    """
+
+    def bind_processor(self, dialect: Dialect) -> Any:
+        """Format naive datetimes with ``isoformat``; anything else as the dialect does."""
+        fallback = super().bind_processor(dialect)
+
+        def process(value: Any) -> Any:
+            if type(value) is datetime and value.tzinfo is None:
+                return value.isoformat(" ", "microseconds")
+            return fallback(value) if fallback is not None else value
+
+        return process
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """A timestamp stored as naive UTC with microseconds, returned as aware UTC.
 
@@ -100,13 +120,17 @@ class UTCDateTime(TypeDecorator[datetime]):
         """Use ``DATETIME(6)`` on MariaDB/MySQL, which keep whole seconds otherwise."""
         if dialect.name in ("mysql", "mariadb"):
             return dialect.type_descriptor(mysql.DATETIME(fsp=6))
+        if dialect.name == "sqlite":
+            return _SQLiteDateTime()
         return dialect.type_descriptor(DateTime())
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         """Convert to naive UTC before it reaches the driver."""
         if value is None or value.tzinfo is None:
             return value
-        return value.astimezone(UTC).replace(tzinfo=None)
+        if value.tzinfo is not UTC:
+            value = value.astimezone(UTC)
+        return value.replace(tzinfo=None)
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         """Mark what the database returns as UTC."""
@@ -309,7 +333,6 @@ class ClusterEvent(_Timestamps, _SpanIdentity, Base):
     started_at: Mapped[datetime | None]
 
     __table_args__ = (
-        UniqueConstraint("trace_id", "span_id"),
         Index(None, "provision_step_id", "created_at"),
         Index(None, "cluster_id", "created_at"),
         Index(None, "cluster_id", "instance_id"),

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -143,3 +145,19 @@ def test_events_need_an_existing_step(engine):
                 span_id="00f067aa0ba902b7",
             )
         )
+
+
+@given(st.datetimes(timezones=st.none() | st.just(UTC) | st.timezones()))
+def test_sqlite_timestamps_are_stored_in_sqlalchemys_text_format(moment):
+    """SQLite rows hold SQLAlchemy's own DATETIME text, so stores written before compare alike."""
+    from sqlalchemy.dialects import sqlite
+
+    from otel_provlog.exporter.models import UTCDateTime
+
+    dialect = sqlite.dialect()
+    ours = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
+    naive = UTCDateTime().process_bind_param(moment, dialect)
+    theirs = sqlite.DATETIME().bind_processor(dialect)
+    assert ours is not None
+    assert theirs is not None
+    assert ours(naive) == theirs(naive)
