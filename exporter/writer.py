@@ -127,7 +127,13 @@ def write_records(session: Session, records: Sequence[SpanRecord]) -> WriteResul
     new_events = store.add_events(session, events)
     linked = (*mapped.operations, *mapped.operation_markers, *mapped.steps, *mapped.markers)
     store.link_steps(session, {row["trace_id"] for row in (*linked, *mapped.placeholders)})
-    store.refresh_cluster_status(session, mapped.clusters)
+    # A cluster's status follows from its operations and named steps, and from which of
+    # its steps failed: events that succeeded cannot change it.
+    store.refresh_cluster_status(
+        session,
+        {row["cluster_id"] for row in linked}
+        | {row["cluster_id"] for row in new_events if not row["successful"]},
+    )
     if mapped.rejected:
         now = utcnow()
         store.add_rejected(session, [_rejected_row(item, now) for item in mapped.rejected])
