@@ -228,11 +228,11 @@ class Cluster(_Timestamps, Base):
     status_description: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
-        Index(None, "tenant_id", "created_at"),
+        Index(None, "tenant_id", "created_at", "id"),
         Index(None, "tenant_id", "name"),
         Index(None, "name"),
         Index(None, "status"),
-        Index(None, "created_at"),
+        Index(None, "created_at", "id"),
         Index(None, "updated_at"),
         _MYSQL_TABLE,
     )
@@ -301,7 +301,7 @@ class ProvisionStep(_Timestamps, _SpanIdentity, Base):
 
     __table_args__ = (
         UniqueConstraint("trace_id", "span_id"),
-        Index(None, "cluster_id", "created_at"),
+        Index(None, "cluster_id", "created_at", "id"),
         Index(None, "operation_id"),
         Index(None, "status", "updated_at"),
         # Earlier runs of the same step, for time-left estimates. MariaDB indexes at most
@@ -333,11 +333,11 @@ class ClusterEvent(_Timestamps, _SpanIdentity, Base):
     started_at: Mapped[datetime | None]
 
     __table_args__ = (
-        Index(None, "provision_step_id", "created_at"),
-        Index(None, "cluster_id", "created_at"),
+        Index(None, "provision_step_id", "created_at", "id"),
+        Index(None, "cluster_id", "created_at", "id"),
         Index(None, "cluster_id", "instance_id"),
         Index(None, "cluster_id", "node_group_id"),
-        Index(None, "cluster_id", "successful", "created_at"),
+        Index(None, "cluster_id", "successful", "created_at", "id"),
         Index(None, "error_id"),
         _MYSQL_TABLE,
     )
