@@ -122,7 +122,7 @@ def get_progress(tenant_id: str, cluster_id: str) -> dict[str, Any]:
         raise not_found(marker=marker or "") from None
     now = utcnow()
     estimate = documents.step_estimates(session, [step], tenant_id=cluster.tenant_id, now=now)
-    items = [serialize.event_json(e, show_traceback=principal.is_admin) for e in page.items]
+    items = [serialize.event_json(e, show_stacktrace=principal.is_admin) for e in page.items]
     body = documents.page_body("events", items, page, marker_given=marker is not None)
     body["step"] = serialize.step_json(step, now=now, estimate=estimate[step.id].to_json())
     return body

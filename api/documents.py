@@ -110,13 +110,13 @@ def _operation_estimate(
 
 
 def _sahara_events(
-    session: Session, steps: Sequence[ProvisionStep], *, show_traceback: bool
+    session: Session, steps: Sequence[ProvisionStep], *, show_stacktrace: bool
 ) -> dict[str, list[Json]]:
     found = queries.events_of_steps(
         session, [step.id for step in steps], limit_per_step=MAX_PAGE_SIZE
     )
     return {
-        step_id: [serialize.sahara_event_json(e, show_traceback=show_traceback) for e in events]
+        step_id: [serialize.sahara_event_json(e, show_stacktrace=show_stacktrace) for e in events]
         for step_id, events in found.items()
     }
 
@@ -136,7 +136,9 @@ def cluster_document(
     history = _History(session, cluster.tenant_id)
     estimates = {step.id: _estimate(step, history, now) for step in steps}
     events = (
-        _sahara_events(session, steps, show_traceback=principal.is_admin) if show_progress else None
+        _sahara_events(session, steps, show_stacktrace=principal.is_admin)
+        if show_progress
+        else None
     )
     body = serialize.cluster_json(cluster, tenant_key=tenant_key)
     body["operation"] = (

@@ -70,7 +70,7 @@ def _event_page(cluster_id: str, *, failures: bool) -> dict[str, Any]:
         )
     except queries.MarkerNotFoundError:
         raise not_found(marker=marker or "") from None
-    items = [serialize.event_json(e, show_traceback=principal.is_admin) for e in page.items]
+    items = [serialize.event_json(e, show_stacktrace=principal.is_admin) for e in page.items]
     name = "failures" if failures else "events"
     return documents.page_body(name, items, page, marker_given=marker is not None)
 

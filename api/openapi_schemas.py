@@ -99,6 +99,9 @@ _STEP_FIELDS = {
     "progress": string(),
 }
 _STEP = obj({**_STEP_FIELDS, "estimate": ref("Estimate")}, required=sorted(_STEP_FIELDS))
+_STACKTRACE = string(
+    True, description="The failure's stack (exception.stacktrace): for admins only, else null."
+)
 _EVENT = obj(
     {
         "id": string(),
@@ -107,7 +110,8 @@ _EVENT = obj(
         "instance_id": string(True),
         "instance_name": string(True),
         "provisioning_step_id": string(),
-        "event_info": string(True),
+        "event_info": string(True, description="Free text; on failure, the message."),
+        "stacktrace": _STACKTRACE,
         "successful": _bool(),
         "error_id": string(True),
         "started_at": timestamp(True),
@@ -121,7 +125,8 @@ _SAHARA_EVENT = obj(
         "node_group_id": string(True),
         "instance_id": string(True),
         "instance_name": string(True),
-        "event_info": string(True),
+        "event_info": string(True, description="Free text; on failure, the message."),
+        "stacktrace": _STACKTRACE,
         "successful": _bool(),
         "step_id": string(),
         "created_at": timestamp(),

@@ -8,14 +8,17 @@ Two vocabularies are served side by side:
 - Sahara's (``provision_progress``, events with ``step_id``), field for field as Sahara's
   API shipped them, so Sahara clients keep working. Its v2 API names the tenant
   ``project_id``.
+
+Events of both carry ``stacktrace``: a failure's stack for admins, None for everyone else.
+It is a column of its own (``exception.stacktrace`` of the span), so nothing is cut out of
+``event_info``, the message every reader sees.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any
 
 from otel_provlog.api.progress import progress_text
 from otel_provlog.exporter.models import Cluster, ClusterEvent, Operation, ProvisionStep
@@ -25,18 +28,12 @@ __all__ = [
     "event_json",
     "iso",
     "operation_json",
-    "redact_traceback",
     "sahara_event_json",
     "sahara_step_json",
     "step_json",
 ]
 
 Json = dict[str, Any]
-
-_TRACEBACK: Final = re.compile(
-    r"(?:^|\n)(?:Traceback \(most recent call last\):|"
-    r"During handling of the above exception|The above exception was the direct cause)"
-)
 
 
 def iso(value: datetime | None) -> str | None:
@@ -47,20 +44,15 @@ def iso(value: datetime | None) -> str | None:
     return aware.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def redact_traceback(info: str | None) -> str | None:
-    """Return ``info`` without the Python traceback a failure's event info ends with."""
-    if info is None:
-        return None
-    match = _TRACEBACK.search(info)
-    return info if match is None else info[: match.start()].rstrip()
+def _stacktrace(event: ClusterEvent, show_stacktrace: bool) -> str | None:
+    return event.stacktrace if show_stacktrace else None
 
 
-def _info(event: ClusterEvent, show_traceback: bool) -> str | None:
-    return event.event_info if show_traceback else redact_traceback(event.event_info)
+def event_json(event: ClusterEvent, *, show_stacktrace: bool) -> Json:
+    """Return an event in our vocabulary (the spec's fields plus ``started_at``).
 
-
-def event_json(event: ClusterEvent, *, show_traceback: bool) -> Json:
-    """Return an event in our vocabulary (the spec's fields plus ``started_at``)."""
+    ``stacktrace`` holds the failure's stack when ``show_stacktrace`` (admins), else None.
+    """
     return {
         "id": event.id,
         "cluster_id": event.cluster_id,
@@ -68,7 +60,8 @@ def event_json(event: ClusterEvent, *, show_traceback: bool) -> Json:
         "instance_id": event.instance_id,
         "instance_name": event.instance_name,
         "provisioning_step_id": event.provision_step_id,
-        "event_info": _info(event, show_traceback),
+        "event_info": event.event_info,
+        "stacktrace": _stacktrace(event, show_stacktrace),
         "successful": event.successful,
         "error_id": event.error_id,
         "started_at": iso(event.started_at),
@@ -77,14 +70,18 @@ def event_json(event: ClusterEvent, *, show_traceback: bool) -> Json:
     }
 
 
-def sahara_event_json(event: ClusterEvent, *, show_traceback: bool) -> Json:
-    """Return an event with Sahara's fields (``step_id``, no cluster id)."""
+def sahara_event_json(event: ClusterEvent, *, show_stacktrace: bool) -> Json:
+    """Return an event with Sahara's fields (``step_id``, no cluster id) and ``stacktrace``.
+
+    ``stacktrace`` holds the failure's stack when ``show_stacktrace`` (admins), else None.
+    """
     return {
         "id": event.id,
         "node_group_id": event.node_group_id,
         "instance_id": event.instance_id,
         "instance_name": event.instance_name,
-        "event_info": _info(event, show_traceback),
+        "event_info": event.event_info,
+        "stacktrace": _stacktrace(event, show_stacktrace),
         "successful": event.successful,
         "step_id": event.provision_step_id,
         "created_at": iso(event.created_at),

@@ -10,8 +10,14 @@ batch on any backend:
 - descriptive values of the wrong type are coerced (numbers to text, numeric text to
   numbers) or dropped;
 - NUL bytes are removed, lone surrogates become U+FFFD, text is cut to its column's
-  length, and an event's ``event_info`` keeps at most :data:`EVENT_INFO_LIMIT` characters
-  (its head and its tail, where a traceback names the exception).
+  length; an event's ``event_info`` keeps at most :data:`EVENT_INFO_LIMIT` characters and
+  its ``stacktrace`` :data:`STACKTRACE_LIMIT` (each its head and its tail).
+
+A failed event's message and its stack come from separate fields and stay apart:
+``event_info`` is ``provisioning.event.info``, else the ``exception`` event's
+``exception.message`` (else its ``exception.type``, else the span's status message);
+``stacktrace`` is ``exception.stacktrace`` and nothing else. No text is looked into: a
+message of many lines is still a message.
 
 Row ids come from :func:`~otel_provlog.exporter.models.span_row_id`, so an event names its
 step (the parent span) without asking the database.
@@ -41,6 +47,7 @@ from otel_provlog.exporter.models import (
 __all__ = [
     "EVENT_INFO_LIMIT",
     "PLAN_LIMIT",
+    "STACKTRACE_LIMIT",
     "MappedRecords",
     "Rejected",
     "RowMap",
@@ -50,8 +57,10 @@ __all__ = [
     "to_datetime",
 ]
 
-EVENT_INFO_LIMIT: Final = 64 * 1024
-"""Most characters kept of an event's ``event_info`` (head and tail of a long traceback)."""
+EVENT_INFO_LIMIT: Final = 4096
+"""Most characters kept of an event's ``event_info``, a message (its head and tail)."""
+STACKTRACE_LIMIT: Final = 64 * 1024
+"""Most characters kept of an event's ``stacktrace`` (the head and tail of a long stack)."""
 PLAN_LIMIT: Final = 1000
 """Most step names kept of an operation's plan."""
 
@@ -211,17 +220,18 @@ def _step_columns(record: Mapping[str, Any], attributes: Mapping[str, Any]) -> R
     }
 
 
-def _event_info(record: Mapping[str, Any], attributes: Mapping[str, Any], failed: bool) -> Any:
+def _failure_text(
+    record: Mapping[str, Any], attributes: Mapping[str, Any], failed: bool
+) -> tuple[str | None, str | None]:
+    """Return an event's ``event_info`` and ``stacktrace``, each from its own fields."""
+    exception = record.get("exception")
+    if not isinstance(exception, Mapping):
+        exception = {}
     info = attributes.get(attr.EVENT_INFO)
     if info is None and failed:
-        exception = record.get("exception")
-        if isinstance(exception, Mapping):
-            message = exception.get("message") or exception.get("type") or ""
-            stacktrace = exception.get("stacktrace")
-            info = f"{message}\n{stacktrace}" if stacktrace else message
-        if not info:
-            info = record.get("status_message")
-    return bound_text(info, EVENT_INFO_LIMIT)
+        info = exception.get("message") or exception.get("type") or record.get("status_message")
+    stacktrace = bound_text(exception.get("stacktrace"), STACKTRACE_LIMIT)
+    return bound_text(info, EVENT_INFO_LIMIT), stacktrace or None
 
 
 def _map_record(record: Mapping[str, Any]) -> _Mapped:
@@ -306,6 +316,7 @@ def _map_record(record: Mapping[str, Any]) -> _Mapped:
             "updated_at": end,
         }
     else:
+        info, stacktrace = _failure_text(record, attributes, failed)
         row |= {
             "id": span_row_id(trace_id, span_id),
             "span_id": span_id,
@@ -313,7 +324,8 @@ def _map_record(record: Mapping[str, Any]) -> _Mapped:
             "node_group_id": clean_text(attributes.get(attr.NODE_GROUP_ID), EXTERNAL_ID_LENGTH),
             "instance_id": clean_text(attributes.get(attr.INSTANCE_ID), EXTERNAL_ID_LENGTH),
             "instance_name": clean_text(attributes.get(attr.INSTANCE_NAME), NAME_LENGTH),
-            "event_info": _event_info(record, attributes, failed),
+            "event_info": info,
+            "stacktrace": stacktrace,
             "successful": not failed,
             "error_id": clean_text(attributes.get(attr.ERROR_ID), ROW_ID_LENGTH),
             "started_at": start,

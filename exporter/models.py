@@ -140,7 +140,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 LongText = Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
-"""Text that holds a long traceback on every backend (TEXT is 64 KiB on MariaDB)."""
+"""Text that holds a long stack trace on every backend (TEXT is 64 KiB on MariaDB)."""
 
 _MYSQL_TABLE: Final = {
     "mysql_engine": "InnoDB",
@@ -328,6 +328,9 @@ class ClusterEvent(_Timestamps, _SpanIdentity, Base):
     instance_id: Mapped[str | None] = mapped_column(String(EXTERNAL_ID_LENGTH))
     instance_name: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
     event_info: Mapped[str | None] = mapped_column(LongText)
+    """Free text about the event, shown to every reader: on failure, its message."""
+    stacktrace: Mapped[str | None] = mapped_column(LongText)
+    """The failure's stack, from ``exception.stacktrace`` alone: shown to admins only."""
     successful: Mapped[bool] = mapped_column(Boolean)
     error_id: Mapped[str | None] = mapped_column(String(ROW_ID_LENGTH))
     started_at: Mapped[datetime | None]

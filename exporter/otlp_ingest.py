@@ -18,7 +18,7 @@ What is converted, per span:
   spans without ``provisioning.span`` are not provisioning spans and are skipped
   (:attr:`IngestResult.ignored`), so a Collector may send everything it has;
 - status: ``unset``/``ok``/``error`` and its message;
-- the first ``exception`` event: its type, message and stacktrace.
+- the first ``exception`` event: its type, message and stacktrace, kept apart.
 
 A body that cannot be read at all raises :class:`OtlpPayloadError`.
 """
@@ -40,6 +40,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
+from otel_provlog import attributes as attr
 from otel_provlog.attributes import SPAN_KIND
 from otel_provlog.exporter.records import RECORD_VERSION, ExceptionRecord, SpanRecord
 
@@ -177,12 +178,12 @@ def _hex(data: bytes, size: int, name: str) -> str:
 
 def _exception(span: Span) -> ExceptionRecord | None:
     for event in span.events:
-        if event.name == "exception":
+        if event.name == attr.EXCEPTION_EVENT:
             found = {item.key: _value(item.value) for item in event.attributes}
             return {
-                "type": str(found.get("exception.type") or ""),
-                "message": str(found.get("exception.message") or ""),
-                "stacktrace": str(found.get("exception.stacktrace") or ""),
+                "type": str(found.get(attr.EXCEPTION_TYPE) or ""),
+                "message": str(found.get(attr.EXCEPTION_MESSAGE) or ""),
+                "stacktrace": str(found.get(attr.EXCEPTION_STACKTRACE) or ""),
             }
     return None
 

@@ -27,8 +27,6 @@ STACKTRACE_LIMIT: Final = 2000
 ATTRIBUTE_LIMIT: Final = 2000
 """Bytes of any other string attribute sent out."""
 
-_STACKTRACE: Final = "exception.stacktrace"
-
 
 def _cut(text: str, limit: int, *, keep_tail: bool = False, note: str = "") -> str:
     """Return ``text`` within ``limit`` UTF-8 bytes, marking what was cut."""
@@ -59,7 +57,7 @@ def _bound_attributes(source: Mapping[str, Any] | None, note: str) -> dict[str, 
     for key, value in source.items():
         if key == attributes.EVENT_INFO and isinstance(value, str):
             new = _cut(value, INFO_LIMIT, note=note)
-        elif key == _STACKTRACE and isinstance(value, str):
+        elif key == attributes.EXCEPTION_STACKTRACE and isinstance(value, str):
             new = _cut(value, STACKTRACE_LIMIT, keep_tail=True, note=note)
         else:
             new = _bound_value(value, ATTRIBUTE_LIMIT)

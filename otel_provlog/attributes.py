@@ -15,6 +15,11 @@ per-instance event        ``event``              cluster id, node group, instanc
                                                  event info; on failure ``error_id``
 ========================  =====================  =============================================
 
+A failure's message and its stack travel apart, as OpenTelemetry records exceptions: the
+``exception`` span event's ``exception.type`` and ``exception.message`` (and the event info)
+are shown to every reader; ``exception.stacktrace`` only to admins. Nothing is recognised in
+text, so a stack put anywhere but ``exception.stacktrace`` is shown as a message.
+
 The two markers are ended the moment their operation or step begins, so that everything
 needed to show a running operation (the cluster's name and tenant, the operation's step
 type and plan, its steps and their place in the plan) is in ended spans long before the
@@ -32,6 +37,10 @@ __all__ = [
     "CLUSTER_NAME",
     "ERROR_ID",
     "EVENT_INFO",
+    "EXCEPTION_EVENT",
+    "EXCEPTION_MESSAGE",
+    "EXCEPTION_STACKTRACE",
+    "EXCEPTION_TYPE",
     "INSTANCE_ID",
     "INSTANCE_NAME",
     "NODE_GROUP_ID",
@@ -94,9 +103,18 @@ INSTANCE_ID: Final = "provisioning.instance.id"
 INSTANCE_NAME: Final = "provisioning.instance.name"
 """The display name of the instance an event is about."""
 EVENT_INFO: Final = "provisioning.event.info"
-"""Free text about an event (on failure, the message and traceback)."""
+"""Free text about an event, shown to every reader: on failure, its message, never a stack."""
 ERROR_ID: Final = "provisioning.event.error_id"
 """A UUID naming a failure, also written to the Python log with the traceback."""
+
+EXCEPTION_EVENT: Final = "exception"
+"""The name of the span event an exception is recorded as (OpenTelemetry's conventions)."""
+EXCEPTION_TYPE: Final = "exception.type"
+"""The exception's type, e.g. ``TimeoutError`` or ``java.net.ConnectException``."""
+EXCEPTION_MESSAGE: Final = "exception.message"
+"""The exception's message: shown to every reader of the event."""
+EXCEPTION_STACKTRACE: Final = "exception.stacktrace"
+"""The exception's stack, in the language's own form: shown to admins only."""
 
 STEP_TYPE_CREATING: Final = "creating"
 """Step type of an operation creating a cluster."""

@@ -4,14 +4,14 @@ An :class:`Event` is a context manager: it records success when the block ends n
 and failure when it raises (the exception is recorded on the span, whose status becomes
 ERROR, and re-raised). A failure gets an ``error_id`` (a UUID) that is set on the span
 and written, with the full traceback, to the ``otel_provlog`` logger at ERROR level, so
-an administrator can find it by id; ``provisioning.event.info`` carries the message and
-the traceback.
+an administrator can find it by id. ``provisioning.event.info`` carries the message only;
+the stack goes to the ``exception`` span event's ``exception.stacktrace`` alone (see
+:mod:`otel_provlog.failures`).
 """
 
 from __future__ import annotations
 
 import time
-import traceback
 import uuid
 from collections.abc import Callable, Mapping
 from contextvars import Token
@@ -24,6 +24,7 @@ from opentelemetry import trace
 from opentelemetry.util.types import AttributeValue
 
 from otel_provlog import attributes
+from otel_provlog.failures import failure_message, record_exception
 from otel_provlog.spans import end_span, make_current, restore_context
 from otel_provlog.tracer import logger
 
@@ -117,13 +118,6 @@ def event_attributes(
     return found
 
 
-def _failure_info(exception: BaseException | None, info: str | None) -> str:
-    if exception is None:
-        return info or "failed"
-    message = info or str(exception) or type(exception).__name__
-    return message + "\n\n" + "".join(traceback.format_exception(exception)).rstrip("\n")
-
-
 class Event:
     """One per-instance event of a step, as a span; use it as a context manager.
 
@@ -189,10 +183,13 @@ class Event:
         """Mark the event failed; return its new ``error_id`` (None when not recording).
 
         The exception (if any) is recorded on the span, the span status becomes ERROR, and
-        the failure is logged at ERROR level with its id and traceback.
+        the failure is logged at ERROR level with its id and traceback. The event info is
+        ``info``, else the exception's message (:func:`~otel_provlog.failures.failure_message`),
+        never its stack.
         """
         error_id = self.error_id = str(uuid.uuid4())
-        text = _failure_info(exception, info)
+        message = failure_message(exception) if exception is not None else None
+        text = info or message or "failed"
         logger.error(
             "provisioning event failed: error_id=%s cluster_id=%s instance_id=%s "
             "instance_name=%s: %s",
@@ -212,7 +209,7 @@ class Event:
             return error_id
         try:
             if exception is not None:
-                span.record_exception(exception)
+                record_exception(span, exception, message)
             description = text.split("\n", 1)[0]
             span.set_status(trace.Status(trace.StatusCode.ERROR, description))
             span.set_attribute(attributes.ERROR_ID, error_id)

@@ -21,8 +21,8 @@ Differences from Sahara, all deliberate:
   the same context replaces it, or when its operation ends; it stays current (and takes
   late events) until it is replaced.
 - Step ids are the steps' span ids (16 hex digits); ``None`` when nothing is recorded.
-- A failure's ``event_info`` holds the message *and* the traceback, and an ``error_id``
-  names it in the log.
+- A failure's ``event_info`` holds its message; the stack is recorded apart (the span's
+  ``exception.stacktrace``, shown to admins only), and an ``error_id`` names it in the log.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from opentelemetry import trace
 from opentelemetry.util.types import Attributes
 
 from otel_provlog.attachment import Scope
+from otel_provlog.failures import failure_message, record_exception
 from otel_provlog.ids import span_row_id
 from otel_provlog.tracer import logger
 
@@ -32,10 +33,14 @@ __all__ = [
 
 
 def record_error(span: trace.Span, error: BaseException) -> None:
-    """Record ``error`` on ``span`` and set its status to ERROR (never raises)."""
+    """Record ``error`` on ``span`` and set its status to ERROR (never raises).
+
+    The message and the stack stay apart, as :mod:`otel_provlog.failures` records them.
+    """
     try:
-        span.record_exception(error)
-        span.set_status(trace.Status(trace.StatusCode.ERROR, f"{type(error).__name__}: {error}"))
+        message = failure_message(error)
+        record_exception(span, error, message)
+        span.set_status(trace.Status(trace.StatusCode.ERROR, f"{type(error).__name__}: {message}"))
     except Exception:
         logger.exception("otel_provlog: could not record an error on its span")
 

@@ -152,10 +152,11 @@ class Seeder:
                     "instance_id": f"i-{span}",
                     "instance_name": f"worker-{span}",
                     "successful": ok,
-                    "event_info": None
+                    "event_info": None if ok else "ssh refused",
+                    "stacktrace": None
                     if ok
                     else (
-                        "ssh refused\n\nTraceback (most recent call last):\n"
+                        "Traceback (most recent call last):\n"
                         '  File "x.py", line 1, in <module>\nConnectionError: ssh refused'
                     ),
                     "error_id": None if ok else f"00000000-0000-4000-8000-{int(span, 16):012x}",

@@ -53,7 +53,8 @@ def test_demo_without_serving_stores_the_simulation(tmp_path, output_once_ended)
     assert cluster["status"] == "Active"
     failures = client.get(f"/v2/clusters/{cluster['id']}/failures").get_json()["failures"]
     assert failures
-    assert "Traceback (most recent call last):" in failures[0]["event_info"]
+    assert "Traceback (most recent call last):" in failures[0]["stacktrace"]
+    assert "Traceback" not in failures[0]["event_info"]
     assert "(traceback in the store)" in output
     app.extensions["provlog"]["engine"].dispose()
 

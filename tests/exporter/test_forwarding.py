@@ -288,6 +288,7 @@ def test_full_traceback_in_sql_bounded_one_sent_out(
     from sqlalchemy import select
 
     from otel_provlog.exporter.database import create_store_engine, session_factory
+    from otel_provlog.exporter.mapping import EVENT_INFO_LIMIT
     from otel_provlog.exporter.models import ClusterEvent
     from otel_provlog.exporter.pipeline import configure
 
@@ -318,8 +319,11 @@ def test_full_traceback_in_sql_bounded_one_sent_out(
         engine.dispose()
     assert stored.error_id == sent[attributes.ERROR_ID]
     assert stored.event_info is not None
-    assert len(stored.event_info) > 10_000
-    assert "Traceback" in stored.event_info
+    assert stored.event_info.startswith("xxx")
+    assert len(stored.event_info) <= EVENT_INFO_LIMIT
+    assert stored.stacktrace is not None
+    assert len(stored.stacktrace) > 10_000
+    assert stored.stacktrace.startswith("Traceback")
     assert len(sent[attributes.EVENT_INFO].encode()) <= forwarding.INFO_LIMIT
     assert stored.error_id in sent[attributes.EVENT_INFO]
 

@@ -9,6 +9,7 @@ import pytest
 from otel_provlog import attributes as attr
 from otel_provlog.exporter.mapping import (
     EVENT_INFO_LIMIT,
+    STACKTRACE_LIMIT,
     bound_text,
     clean_text,
     map_records,
@@ -93,8 +94,8 @@ def test_clean_text(value, limit, expected):
 def test_bound_text_keeps_head_and_tail_of_a_megabyte():
     """A megabyte traceback keeps its start and its end around a marker, within the bound."""
     text = "Traceback (most recent call last):\n" + MEGABYTE + "\nTimeoutError: no ssh\x00"
-    bounded = bound_text(text, EVENT_INFO_LIMIT)
-    assert len(bounded) <= EVENT_INFO_LIMIT
+    bounded = bound_text(text, STACKTRACE_LIMIT)
+    assert len(bounded) <= STACKTRACE_LIMIT
     assert bounded.startswith("Traceback (most recent call last):\n")
     assert bounded.endswith("\nTimeoutError: no ssh")
     assert "characters omitted" in bounded
@@ -239,24 +240,38 @@ def test_ids_are_lower_cased_and_times_may_be_numeric_text():
     assert row["created_at"] == row["started_at"] == to_datetime(T0)
 
 
+JAVA_STACK = (
+    "java.net.ConnectException: Connection refused\n"
+    "\tat java.base/sun.nio.ch.Net.connect0(Native Method)\n"
+    "\tat com.example.provision.Ssh.open(Ssh.java:42)\n"
+    "\tat com.example.provision.Provisioner.run(Provisioner.java:17)"
+)
+HEADLESS_PYTHON = (
+    '  File "/opt/engine/ssh.py", line 88, in wait\n    sock.connect(addr)\n'
+    "ConnectionRefusedError: [Errno 111] Connection refused"
+)
+
+
 @pytest.mark.parametrize(
-    ("fields", "successful", "info"),
+    ("fields", "successful", "info", "stacktrace"),
     [
-        ({}, True, None),
-        ({"status": "OK"}, True, None),
-        ({"status": "error", "status_message": "boom"}, False, "boom"),
+        ({}, True, None, None),
+        ({"status": "OK"}, True, None, None),
+        ({"status": "error", "status_message": "boom"}, False, "boom", None),
         (
             {
                 "status": "error",
                 "exception": {"type": "OSError", "message": "disk", "stacktrace": "Traceback"},
             },
             False,
-            "disk\nTraceback",
+            "disk",
+            "Traceback",
         ),
         (
             {"status": "error", "exception": {"type": "OSError", "message": "", "stacktrace": ""}},
             False,
             "OSError",
+            None,
         ),
         (
             {
@@ -266,25 +281,76 @@ def test_ids_are_lower_cased_and_times_may_be_numeric_text():
             },
             False,
             "given",
+            "t",
+        ),
+        (
+            {
+                "status": "error",
+                "exception": {
+                    "type": "java.net.ConnectException",
+                    "message": "Connection refused",
+                    "stacktrace": JAVA_STACK,
+                },
+            },
+            False,
+            "Connection refused",
+            JAVA_STACK,
+        ),
+        (
+            {
+                "status": "error",
+                "exception": {"type": "", "message": "refused", "stacktrace": HEADLESS_PYTHON},
+            },
+            False,
+            "refused",
+            HEADLESS_PYTHON,
+        ),
+        (
+            {
+                "status": "error",
+                "exception": {
+                    "type": "E",
+                    "message": 'm\n  File "/x.py", line 1',
+                    "stacktrace": "",
+                },
+            },
+            False,
+            'm\n  File "/x.py", line 1',
+            None,
         ),
     ],
 )
-def test_event_outcome_and_info(fields, successful, info):
-    """An event fails when its status is ERROR; its info is given, or message and traceback."""
+def test_event_outcome_info_and_stacktrace(fields, successful, info, stacktrace):
+    """An event fails on status ERROR; its message and its stack come from separate fields."""
     _, row = _one(_record(**fields))
-    assert (row["successful"], row["event_info"]) == (successful, info)
+    assert (row["successful"], row["event_info"], row["stacktrace"]) == (
+        successful,
+        info,
+        stacktrace,
+    )
 
 
-def test_megabyte_traceback_is_bounded_in_event_info():
-    """A megabyte stack trace fits the bound and keeps its last line."""
+def test_megabyte_stacktrace_is_bounded_and_kept_apart():
+    """A megabyte stack fits its own bound, keeps its last line, and never reaches the info."""
     trace = "Traceback\n" + MEGABYTE + "\nOSError: disk full"
     record = _record(
         status="error", exception={"type": "OSError", "message": "disk", "stacktrace": trace}
     )
     _, row = _one(record)
+    assert row["event_info"] == "disk"
+    assert len(row["stacktrace"]) <= STACKTRACE_LIMIT
+    assert row["stacktrace"].startswith("Traceback\n")
+    assert row["stacktrace"].endswith("OSError: disk full")
+
+
+def test_a_long_message_is_bounded_as_a_message():
+    """A message of many lines stays a message, cut to the event info's bound."""
+    message = "\n".join(f'  File "/srv/{n}.py", line {n}' for n in range(10_000))
+    record = _record(status="error", exception={"type": "E", "message": message, "stacktrace": ""})
+    _, row = _one(record)
     assert len(row["event_info"]) <= EVENT_INFO_LIMIT
-    assert row["event_info"].startswith("disk\nTraceback")
-    assert row["event_info"].endswith("OSError: disk full")
+    assert row["event_info"].startswith('  File "/srv/0.py", line 0\n')
+    assert row["stacktrace"] is None
 
 
 def test_plan_names_are_cleaned():

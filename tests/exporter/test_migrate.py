@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import MetaData, inspect, text
 
 from otel_provlog.exporter import migrate
 from otel_provlog.exporter.database import create_store_engine
@@ -103,4 +105,78 @@ def test_every_revision_goes_up_down_and_up_again(fresh_url):
         migrate.upgrade(engine, revision)
         previous = revision
     assert previous == migrate.head_revision()
+    engine.dispose()
+
+
+OLD_TRACE = 'ssh refused\n\nTraceback (most recent call last):\n  File "/srv/x.py", line 1\nOSError'
+OLD_JAVA = "Connection refused\n\tat com.example.Ssh.open(Ssh.java:42)"
+
+
+def _old_events() -> list[dict[str, object]]:
+    """Events as stored before 0005: failures held message and stack in event_info."""
+    return [
+        {"id": "e-1", "successful": False, "event_info": OLD_TRACE},
+        {"id": "e-2", "successful": False, "event_info": OLD_JAVA},
+        {"id": "e-3", "successful": False, "event_info": "one line"},
+        {"id": "e-4", "successful": True, "event_info": "done\nin two lines"},
+        {"id": "e-5", "successful": False, "event_info": None},
+    ]
+
+
+def test_revision_0005_moves_old_failure_text_out_of_event_info(fresh_url):
+    """0005 keeps a multi-line failure's first line as its info and all of it as its stack."""
+    engine = create_store_engine(fresh_url)
+    migrate.upgrade(engine, "0004")
+    at = datetime(2026, 5, 4, tzinfo=UTC)
+    stamps = {"created_at": at, "updated_at": at}
+    with engine.begin() as connection:
+        tables = MetaData()
+        tables.reflect(connection, only=["clusters", "provision_steps", "cluster_events"])
+        connection.execute(
+            tables.tables["clusters"].insert(), [{"id": "c-1", "status": "Unknown", **stamps}]
+        )
+        step = {"id": "s-1", "cluster_id": "c-1", "step_name": "Wait", "status": "running"}
+        connection.execute(
+            tables.tables["provision_steps"].insert(),
+            [
+                {
+                    **step,
+                    **stamps,
+                    "completed": 0,
+                    "failed": 0,
+                    "trace_id": "a" * 32,
+                    "span_id": "1" * 16,
+                }
+            ],
+        )
+        connection.execute(
+            tables.tables["cluster_events"].insert(),
+            [
+                {
+                    **event,
+                    **stamps,
+                    "cluster_id": "c-1",
+                    "provision_step_id": "s-1",
+                    "trace_id": "a" * 32,
+                    "span_id": f"{number + 2:016x}",
+                }
+                for number, event in enumerate(_old_events())
+            ],
+        )
+    migrate.upgrade(engine, "0005")
+    query = text("SELECT id, event_info, stacktrace FROM cluster_events ORDER BY id")
+    with engine.connect() as connection:
+        moved = [tuple(row) for row in connection.execute(query)]
+    assert moved == [
+        ("e-1", "ssh refused", OLD_TRACE),
+        ("e-2", "Connection refused", OLD_JAVA),
+        ("e-3", "one line", None),
+        ("e-4", "done\nin two lines", None),
+        ("e-5", None, None),
+    ]
+    migrate.downgrade(engine, "0004")
+    query = text("SELECT id, event_info FROM cluster_events ORDER BY id")
+    with engine.connect() as connection:
+        restored = [tuple(row) for row in connection.execute(query)]
+    assert restored == [(event["id"], event["event_info"]) for event in _old_events()]
     engine.dispose()

@@ -84,6 +84,7 @@ def test_long_names_unicode_and_long_tracebacks_fit(engine):
                 provision_step_id=step.id,
                 instance_name=instance_name,
                 event_info=traceback_text,
+                stacktrace=traceback_text,
                 successful=False,
                 trace_id=TRACE,
                 span_id="00f067aa0ba902b7",
@@ -94,6 +95,7 @@ def test_long_names_unicode_and_long_tracebacks_fit(engine):
         assert session.scalars(select(ProvisionStep.step_name)).one() == step_name
     assert event.instance_name == instance_name
     assert event.event_info == traceback_text
+    assert event.stacktrace == traceback_text
 
 
 def test_successful_is_tri_state(engine):

@@ -81,8 +81,50 @@ def test_exception_without_message_uses_its_type(provider: TracerProvider, spans
     event = Event(tracer_for(provider), None, event_attributes("c-1", Instance("i-1")))
     with pytest.raises(TimeoutError), event:
         raise TimeoutError
-    info = str(spans.attrs(spans.one(a.SPAN_EVENT))[a.EVENT_INFO])
-    assert info.startswith("TimeoutError\n\nTraceback")
+    span = spans.one(a.SPAN_EVENT)
+    assert spans.attrs(span)[a.EVENT_INFO] == "TimeoutError"
+    [recorded] = span.events
+    assert recorded.attributes is not None
+    assert recorded.attributes[a.EXCEPTION_MESSAGE] == "TimeoutError"
+    assert str(recorded.attributes[a.EXCEPTION_STACKTRACE]).startswith("Traceback")
+
+
+def test_info_given_to_fail_is_the_message_and_the_stack_stays_apart(
+    provider: TracerProvider, spans: Any
+) -> None:
+    """fail(exc, info=...) shows the info; the exception keeps its own message and stack."""
+    event = Event(tracer_for(provider), None, event_attributes("c-1", Instance("i-1")))
+    try:
+        raise ConnectionError("refused")
+    except ConnectionError as error:
+        event.start().fail(error, info="ssh never answered")
+    event.finish()
+    span = spans.one(a.SPAN_EVENT)
+    assert spans.attrs(span)[a.EVENT_INFO] == "ssh never answered"
+    assert span.status.description == "ssh never answered"
+    [recorded] = span.events
+    assert recorded.attributes is not None
+    assert recorded.attributes[a.EXCEPTION_TYPE] == "ConnectionError"
+    assert recorded.attributes[a.EXCEPTION_MESSAGE] == "refused"
+    assert __file__ in str(recorded.attributes[a.EXCEPTION_STACKTRACE])
+
+
+def test_an_exception_whose_str_raises_still_fails_the_event(
+    provider: TracerProvider, spans: Any
+) -> None:
+    """An exception that cannot be printed is described by its type; nothing raises."""
+
+    class Unprintable(Exception):
+        def __str__(self) -> str:
+            raise RuntimeError("no")
+
+    event = Event(tracer_for(provider), None, event_attributes("c-1", Instance("i-1")))
+    with pytest.raises(Unprintable), event:
+        raise Unprintable
+    span = spans.one(a.SPAN_EVENT)
+    assert spans.attrs(span)[a.EVENT_INFO] == "Unprintable"
+    assert a.ERROR_ID in spans.attrs(span)
+    assert [e.name for e in span.events] == ["exception"]
 
 
 def test_finish_is_idempotent_and_counts_once(provider: TracerProvider, spans: Any) -> None:

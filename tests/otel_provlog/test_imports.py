@@ -14,6 +14,7 @@ CORE_MODULES = [
     "otel_provlog.attributes",
     "otel_provlog.config",
     "otel_provlog.events",
+    "otel_provlog.failures",
     "otel_provlog.operations",
     "otel_provlog.plan",
     "otel_provlog.propagation",

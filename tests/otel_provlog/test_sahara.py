@@ -61,8 +61,12 @@ def test_add_step_and_events(
     assert spans.attrs(ok)[a.NODE_GROUP_ID] == "ng-1"
     assert spans.attrs(ok)[a.CLUSTER_ID] == cluster_id
     assert failed.status.status_code is StatusCode.ERROR
-    assert "ssh refused" in str(spans.attrs(failed)[a.EVENT_INFO])
+    assert spans.attrs(failed)[a.EVENT_INFO] == "ssh refused"
     assert a.ERROR_ID in spans.attrs(failed)
+    [recorded] = failed.events
+    assert recorded.attributes is not None
+    assert recorded.attributes[a.EXCEPTION_MESSAGE] == "ssh refused"
+    assert recorded.attributes[a.EXCEPTION_TYPE] == "RuntimeError"
 
 
 def test_next_step_replaces_previous(
@@ -270,3 +274,23 @@ def test_negative_total_is_rejected(cluster_id: str) -> None:
     """A negative total is a set-up error."""
     with pytest.raises(ValueError, match="non-negative"):
         cpo.add_provisioning_step(cluster_id, "Bad", -1)
+
+
+def test_add_fail_event_keeps_the_stack_out_of_the_event_info(
+    provider: TracerProvider, spans: Any, cluster_id: str, instances: Any, operation: Any
+) -> None:
+    """A caught exception's frames go to exception.stacktrace only, never to the event info."""
+    [node] = instances(1)
+    cpo.add_provisioning_step(cluster_id, "Wait for ssh", 1)
+    try:
+        raise TimeoutError('ssh to 10.0.0.7 timed out\n  File "/etc/ssh/config", line 3')
+    except TimeoutError as error:
+        cpo.add_fail_event(node, error)
+    failed = spans.one(a.SPAN_EVENT)
+    info = str(spans.attrs(failed)[a.EVENT_INFO])
+    assert info == 'ssh to 10.0.0.7 timed out\n  File "/etc/ssh/config", line 3'
+    assert __file__ not in info
+    [recorded] = failed.events
+    assert recorded.attributes is not None
+    assert __file__ in str(recorded.attributes[a.EXCEPTION_STACKTRACE])
+    assert __file__ not in str(recorded.attributes[a.EXCEPTION_MESSAGE])

@@ -117,11 +117,15 @@ def test_failed_event_records_exception_error_id_and_info(
     assert ev.error_id == error_id
     assert ev.successful is False
     assert event.status.status_code is StatusCode.ERROR
-    assert [e.name for e in event.events] == ["exception"]
-    info = str(spans.attrs(event)[a.EVENT_INFO])
-    assert info.startswith("disk full\n")
-    assert "Traceback" in info
-    assert "RuntimeError" in info
+    [recorded] = event.events
+    assert recorded.name == "exception"
+    assert spans.attrs(event)[a.EVENT_INFO] == "disk full"
+    assert recorded.attributes is not None
+    assert recorded.attributes[a.EXCEPTION_TYPE] == "RuntimeError"
+    assert recorded.attributes[a.EXCEPTION_MESSAGE] == "disk full"
+    stack = str(recorded.attributes[a.EXCEPTION_STACKTRACE])
+    assert stack.startswith("Traceback (most recent call last):")
+    assert __file__ in stack
     [record] = [r for r in caplog.records if str(error_id) in r.getMessage()]
     assert record.levelname == "ERROR"
     assert record.name == "otel_provlog"
