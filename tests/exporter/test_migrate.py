@@ -113,7 +113,7 @@ OLD_JAVA = "Connection refused\n\tat com.example.Ssh.open(Ssh.java:42)"
 
 
 def _old_events() -> list[dict[str, object]]:
-    """Events as stored before 0005: failures held message and stack in event_info."""
+    """Events as stored before 0007: failures held message and stack in event_info."""
     return [
         {"id": "e-1", "successful": False, "event_info": OLD_TRACE},
         {"id": "e-2", "successful": False, "event_info": OLD_JAVA},
@@ -123,10 +123,10 @@ def _old_events() -> list[dict[str, object]]:
     ]
 
 
-def test_revision_0005_moves_old_failure_text_out_of_event_info(fresh_url):
-    """0005 keeps a multi-line failure's first line as its info and all of it as its stack."""
+def test_revision_0007_moves_old_failure_text_out_of_event_info(fresh_url):
+    """0007 keeps a multi-line failure's first line as its info and all of it as its stack."""
     engine = create_store_engine(fresh_url)
-    migrate.upgrade(engine, "0004")
+    migrate.upgrade(engine, "0006")
     at = datetime(2026, 5, 4, tzinfo=UTC)
     stamps = {"created_at": at, "updated_at": at}
     with engine.begin() as connection:
@@ -163,7 +163,7 @@ def test_revision_0005_moves_old_failure_text_out_of_event_info(fresh_url):
                 for number, event in enumerate(_old_events())
             ],
         )
-    migrate.upgrade(engine, "0005")
+    migrate.upgrade(engine, "0007")
     query = text("SELECT id, event_info, stacktrace FROM cluster_events ORDER BY id")
     with engine.connect() as connection:
         moved = [tuple(row) for row in connection.execute(query)]
@@ -174,7 +174,7 @@ def test_revision_0005_moves_old_failure_text_out_of_event_info(fresh_url):
         ("e-4", "done\nin two lines", None),
         ("e-5", None, None),
     ]
-    migrate.downgrade(engine, "0004")
+    migrate.downgrade(engine, "0006")
     query = text("SELECT id, event_info FROM cluster_events ORDER BY id")
     with engine.connect() as connection:
         restored = [tuple(row) for row in connection.execute(query)]

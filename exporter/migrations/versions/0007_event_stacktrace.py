@@ -6,8 +6,8 @@ whose ``event_info`` has several lines keeps only its first line (the message's 
 ``event_info``, and all of the old text moves to ``stacktrace`` (admins only). Going back
 puts ``event_info`` and ``stacktrace`` together again.
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-12-01 15:00:00.000000
 """
 
@@ -17,8 +17,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import mysql
 
-revision = "0005"
-down_revision = "0004"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
