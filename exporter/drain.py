@@ -132,6 +132,7 @@ class Drain:
         self._factory: sessionmaker[Session] | None = None
         self._offsets: dict[Path, int] = {}
         self._attempted: dict[Path, int] = {}  # end of the bytes a failed batch held
+        self._unsaved: dict[Path, tuple[spool.Segment, int]] = {}  # checkpoints to write
         self._dead: set[str] = set()
         self._next_expiry = 0.0
         self._turn = 0
@@ -228,6 +229,7 @@ class Drain:
             except FileNotFoundError:
                 self._offsets.pop(segment.path, None)
                 self._attempted.pop(segment.path, None)
+                self._unsaved.pop(segment.path, None)
                 continue
             lines.extend(read)
             attempted, start = self._attempted.get(segment.path, 0), offset
@@ -266,16 +268,36 @@ class Drain:
                 spool.delete_segment(segment)
                 self._offsets.pop(segment.path, None)
                 self._attempted.pop(segment.path, None)
+                self._unsaved.pop(segment.path, None)
             else:
-                spool.write_checkpoint(segment, end)
                 self._offsets[segment.path] = end
+                self._unsaved[segment.path] = (segment, end)
                 if self._attempted.get(segment.path, 0) <= end:
                     self._attempted.pop(segment.path, None)
+        self._save_checkpoints()
         self._forget_dead_writers(segments, moves)
         if lines:
             self.counters.batches += 1
             self._report()
         return len(lines)
+
+    def _save_checkpoints(self) -> None:
+        """Write the checkpoints moved in memory; keep those that failed for the next pass.
+
+        The offsets in memory are what the drain goes by: a checkpoint that cannot be
+        written (a full disk without its allocated bytes) never makes it store a batch
+        again, and closed segments are deleted all the same, which frees space. Only a
+        drain started afresh replays from the last checkpoint written.
+        """
+        for path, (segment, end) in list(self._unsaved.items()):
+            try:
+                spool.write_checkpoint(segment, end)
+            except FileNotFoundError:
+                pass  # the segment was deleted meanwhile
+            except OSError:
+                self._log.exception("checkpoint", f"otel_provlog: checkpoint of {path.name} failed")
+                continue
+            del self._unsaved[path]
 
     def _report(self) -> None:
         if self._on_batch is not None:
@@ -339,6 +361,12 @@ class Drain:
             if name.endswith(spool.CHECKPOINT_SUFFIX):
                 segment_path = path.with_name(name.removesuffix(spool.CHECKPOINT_SUFFIX))
                 if not segment_path.exists():
+                    path.unlink(missing_ok=True)
+            elif name.endswith(".tmp") and spool.CHECKPOINT_SUFFIX + "." in name:
+                path.unlink(missing_ok=True)  # left by an older version on a full disk
+            elif name.endswith(spool.RESERVE_SUFFIX):
+                writer = name.removesuffix(spool.RESERVE_SUFFIX)
+                if not self._alive(writer):
                     path.unlink(missing_ok=True)
             elif name.endswith(spool.LOCK_SUFFIX) and name != spool.DRAIN_LOCK:
                 writer = name.removesuffix(spool.LOCK_SUFFIX)
