@@ -109,7 +109,7 @@ def test_snapshot_of_a_broken_handle_is_empty() -> None:
         def counters(self) -> Any:
             raise RuntimeError("gone")
 
-    assert snapshot(_Broken()) == {"store": {}, "forwarding": {}}
+    assert snapshot(_Broken()) == {"store": {}, "dropped": {}, "forwarding": {}}
 
 
 def test_provlog_stats_reads_the_stats_files_and_the_store(
