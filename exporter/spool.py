@@ -330,7 +330,7 @@ class SpoolWriter:
     @property
     def full(self) -> bool:
         """True while the reserve is spent or missing: only ``priority`` appends are tried."""
-        return self.reserve_bytes > 0 and self._pid == os.getpid() and not self._reserved
+        return not self._reserved and self.reserve_bytes > 0 and self._pid == os.getpid()
 
     def _start_writer(self) -> None:
         self._release()

@@ -78,6 +78,7 @@ def test_counts_become_metrics(
     assert points[("provlog.store.spans", "appended")] == 7
     assert points[("provlog.store.spans", "written")] == 7
     assert points[("provlog.store.spans", "dropped")] == 0
+    assert points[("provlog.store.held", "")] == 0
     assert points[("provlog.forwarding.spans", "sent")] == 7
     assert points[("provlog.forwarding.spans", "failed")] == 0
     assert points[("provlog.forwarding.queue", "")] == 0
