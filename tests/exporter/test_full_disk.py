@@ -26,7 +26,6 @@ from sqlalchemy import select
 import otel_provlog
 from otel_provlog import attributes as attr
 from otel_provlog.cli.commands import provlog
-from otel_provlog.exporter import processor as processor_module
 from otel_provlog.exporter import spool
 from otel_provlog.exporter.database import create_store_engine, session_factory
 from otel_provlog.exporter.drain import Drain
@@ -276,9 +275,8 @@ def test_checkpoints_are_rewritten_in_place_on_a_full_disk(disk):
     writer.close()
 
 
-def test_a_step_whose_end_was_lost_is_interrupted_at_once(database_url, disk, monkeypatch):
+def test_a_step_whose_end_was_lost_is_interrupted_at_once(database_url, disk):
     """Ends that never reached the spool are counted; the drain interrupts their step."""
-    monkeypatch.setattr(processor_module, "HELD_LIMIT", 3)
     cluster = f"c-{uuid.uuid4().hex[:8]}"
     directory = disk / "spool"
     writer = spool.SpoolWriter(directory, segment_bytes=1, reserve_bytes=0)  # a file per span
