@@ -16,7 +16,13 @@ Records are counted as ``retried`` each time they are written again after a fail
 attempt, whether :func:`~otel_provlog.exporter.writer.write_batch` retried a conflict
 (counted once the batch is stored) or the drain came back to a batch the database failed
 (counted as it tries again).
-The drain also marks steps interrupted that stayed silent past ``stale_after``.
+The drain also marks steps interrupted that stayed silent past ``stale_after``, and, at
+once, the steps and operations a dead process started and never ended in the spool (its
+end was lost: see :mod:`otel_provlog.exporter.open_spans`).
+
+A checkpoint that cannot be written (a full disk) never holds the drain back: it goes by
+the offsets it keeps in memory, deletes the segments it finished (freeing their space)
+and writes the checkpoint again on the next pass.
 
 Run it as ``python -m otel_provlog.exporter.drain --spool-dir DIR`` (the database URL
 comes from ``--database-url`` or ``PROVLOG_DATABASE_URL``), or as ``provlog drain``.
@@ -48,9 +54,15 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from otel_provlog.exporter import spool
+from otel_provlog.exporter.open_spans import OpenSpans
 from otel_provlog.exporter.processor import RateLimitedLog
 from otel_provlog.exporter.records import SpanRecord, decode_record
-from otel_provlog.exporter.writer import WriteResult, expire_stale_steps, write_batch
+from otel_provlog.exporter.writer import (
+    WriteResult,
+    expire_stale_steps,
+    interrupt_unended,
+    write_batch,
+)
 
 __all__ = [
     "DEFAULT_BATCH_RECORDS",
@@ -147,6 +159,10 @@ class Drain:
         self._factory: sessionmaker[Session] | None = None
         self._offsets: dict[Path, int] = {}
         self._attempted: dict[Path, int] = {}  # end of the bytes a failed batch held
+        self._unsaved: dict[Path, tuple[spool.Segment, int]] = {}  # checkpoints to write
+        self._open_spans = OpenSpans()
+        self._unended: dict[str, str] = {}  # rows of dead writers to interrupt
+        self._next_unended = 0.0
         self._dead: set[str] = set()
         self._next_expiry = 0.0
         self._turn = 0
@@ -183,6 +199,21 @@ class Drain:
             )
         if expired:
             logger.info("otel_provlog: %d silent step(s) marked interrupted", expired)
+
+    def _interrupt_unended(self) -> None:
+        """Interrupt what dead writers left open; on failure try again a second later."""
+        if not self._unended or time.monotonic() < self._next_unended:
+            return
+        try:
+            with self._session_factory().begin() as session:
+                count = interrupt_unended(session, self._unended, now=datetime.now(UTC))
+        except Exception:
+            self._next_unended = time.monotonic() + 1.0
+            self._log.exception("unended", "otel_provlog: interrupting unended steps failed")
+            return
+        self._unended.clear()
+        if count:
+            logger.info("otel_provlog: %d step(s) of ended processes marked interrupted", count)
 
     def close(self) -> None:
         """Release the database connections."""
@@ -227,6 +258,7 @@ class Drain:
         for segment in segments:
             newest[segment.writer] = max(newest.get(segment.writer, 0), segment.seq)
         lines: list[bytes] = []
+        owners: list[str] = []  # per line: its writer
         again: list[bool] = []  # per line: a failed batch held it already
         moves: list[tuple[spool.Segment, int, bool]] = []
         for segment in segments:
@@ -243,8 +275,10 @@ class Drain:
             except FileNotFoundError:
                 self._offsets.pop(segment.path, None)
                 self._attempted.pop(segment.path, None)
+                self._unsaved.pop(segment.path, None)
                 continue
             lines.extend(read)
+            owners.extend([segment.writer] * len(read))
             attempted, start = self._attempted.get(segment.path, 0), offset
             for line in read:
                 again.append(start < attempted)
@@ -261,7 +295,7 @@ class Drain:
                 moves.append((segment, end, True))
             elif end > offset:
                 moves.append((segment, end, False))
-        records, repeated, unreadable = self._decode(lines, again)
+        records, record_owners, repeated, unreadable = self._decode(lines, again, owners)
         if records:
             self.counters.retried += repeated
             try:
@@ -276,21 +310,44 @@ class Drain:
             self.counters.rejected += len(result.rejected)
             self.counters.retried += result.retried
         self.counters.rejected += unreadable
+        for owner, record in zip(record_owners, records, strict=True):
+            self._open_spans.note(owner, record)
         for segment, end, finished in moves:
             if finished:
                 spool.delete_segment(segment)
                 self._offsets.pop(segment.path, None)
                 self._attempted.pop(segment.path, None)
+                self._unsaved.pop(segment.path, None)
             else:
-                spool.write_checkpoint(segment, end)
                 self._offsets[segment.path] = end
+                self._unsaved[segment.path] = (segment, end)
                 if self._attempted.get(segment.path, 0) <= end:
                     self._attempted.pop(segment.path, None)
+        self._save_checkpoints()
         self._forget_dead_writers(segments, moves)
+        self._interrupt_unended()
         if lines:
             self.counters.batches += 1
             self._report()
         return len(lines)
+
+    def _save_checkpoints(self) -> None:
+        """Write the checkpoints moved in memory; keep those that failed for the next pass.
+
+        The offsets in memory are what the drain goes by: a checkpoint that cannot be
+        written (a full disk without its allocated bytes) never makes it store a batch
+        again, and closed segments are deleted all the same, which frees space. Only a
+        drain started afresh replays from the last checkpoint written.
+        """
+        for path, (segment, end) in list(self._unsaved.items()):
+            try:
+                spool.write_checkpoint(segment, end)
+            except FileNotFoundError:
+                pass  # the segment was deleted meanwhile
+            except OSError:
+                self._log.exception("checkpoint", f"otel_provlog: checkpoint of {path.name} failed")
+                continue
+            del self._unsaved[path]
 
     def _report(self) -> None:
         if self._on_batch is not None:
@@ -309,12 +366,13 @@ class Drain:
         return sorted(segments, key=lambda segment: (rank[segment.writer], segment.seq))
 
     def _decode(
-        self, lines: Sequence[bytes], again: Sequence[bool]
-    ) -> tuple[list[SpanRecord], int, int]:
-        """Return the records, how many of them a failed batch held, and the unreadable lines."""
+        self, lines: Sequence[bytes], again: Sequence[bool], owners: Sequence[str]
+    ) -> tuple[list[SpanRecord], list[str], int, int]:
+        """Return the records, their writers, how many a failed batch held, the unreadable."""
         records: list[SpanRecord] = []
+        record_owners: list[str] = []
         repeated = unreadable = 0
-        for line, seen in zip(lines, again, strict=True):
+        for line, seen, owner in zip(lines, again, owners, strict=True):
             try:
                 records.append(decode_record(line))
             except ValueError:
@@ -322,8 +380,9 @@ class Drain:
                 if not seen:
                     self._log.exception("decode", "otel_provlog: an unreadable spool line, skipped")
                 continue
+            record_owners.append(owner)
             repeated += seen
-        return records, repeated, unreadable
+        return records, record_owners, repeated, unreadable
 
     def _forget_dead_writers(
         self, segments: Sequence[spool.Segment], moves: Sequence[tuple[spool.Segment, int, bool]]
@@ -334,6 +393,7 @@ class Drain:
             if writer in self._dead:
                 spool.remove_writer_lock(self.spool_dir, writer)
                 self._dead.discard(writer)
+                self._unended.update(self._open_spans.close(writer))
 
     def _lock(self) -> int | None:
         os.makedirs(self.spool_dir, mode=0o700, exist_ok=True)
@@ -354,6 +414,12 @@ class Drain:
             if name.endswith(spool.CHECKPOINT_SUFFIX):
                 segment_path = path.with_name(name.removesuffix(spool.CHECKPOINT_SUFFIX))
                 if not segment_path.exists():
+                    path.unlink(missing_ok=True)
+            elif name.endswith(".tmp") and spool.CHECKPOINT_SUFFIX + "." in name:
+                path.unlink(missing_ok=True)  # left by an older version on a full disk
+            elif name.endswith(spool.RESERVE_SUFFIX):
+                writer = name.removesuffix(spool.RESERVE_SUFFIX)
+                if not self._alive(writer):
                     path.unlink(missing_ok=True)
             elif name.endswith(spool.LOCK_SUFFIX) and name != spool.DRAIN_LOCK:
                 writer = name.removesuffix(spool.LOCK_SUFFIX)

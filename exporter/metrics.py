@@ -6,6 +6,11 @@ What a :func:`~otel_provlog.exporter.pipeline.configure` handle counts, read whe
   (put in the local spool), ``written`` (stored), ``duplicate`` (already stored),
   ``rejected`` (unusable, kept in ``rejected_spans``), ``dropped`` (lost before the spool),
   ``retried`` (written again after a failed attempt: a conflict, the database down);
+- ``provlog.store.dropped`` (observable counter, ``{span}``): the dropped spans by ``kind``
+  (``event``, ``step``, ``step.start``, ``operation``, ``operation.start``); when the
+  spool's disk is full events go first;
+- ``provlog.store.held`` (observable gauge, ``{span}``): step and operation spans waiting in
+  memory for room in a full spool;
 - ``provlog.forwarding.spans`` (observable counter, ``{span}``), by ``outcome``: ``queued``,
   ``sent``, ``failed`` (the receiver was down or refused), ``dropped`` (queue full, or left
   at shutdown), when OTLP forwarding is on;
@@ -79,17 +84,20 @@ class _Counted(Protocol):
 
 
 def snapshot(handle: _Counted) -> dict[str, dict[str, int]]:
-    """Return the handle's counts: ``{"store": {...}, "forwarding": {...}}`` (empty when off).
+    """Return the handle's counts: ``{"store", "dropped", "forwarding"}`` (empty when off).
 
+    ``store`` holds the outcomes and ``held``; ``dropped`` the dropped spans by kind.
     Never raises: a handle that cannot answer gives empty sections.
     """
-    result: dict[str, dict[str, int]] = {"store": {}, "forwarding": {}}
+    result: dict[str, dict[str, int]] = {"store": {}, "dropped": {}, "forwarding": {}}
     try:
         counters = handle.counters()
-        for field in STORE_OUTCOMES:
+        for field in (*STORE_OUTCOMES, "held"):
             value = getattr(counters, field, None)
             if isinstance(value, int):
                 result["store"][field] = value
+        kinds = getattr(counters, "dropped_kinds", None) or {}
+        result["dropped"] = {str(kind): int(count) for kind, count in sorted(kinds.items())}
         forwarding = getattr(handle, "forwarding", None)
         if forwarding is not None:
             counts = forwarding.counts()
@@ -116,7 +124,16 @@ def install_metrics(
         return [
             Observation(value, {"outcome": STORE_OUTCOMES[field]})
             for field, value in counts.items()
+            if field in STORE_OUTCOMES
         ]
+
+    def dropped_spans(_options: CallbackOptions) -> Iterable[Observation]:
+        counts = snapshot(handle)["dropped"]
+        return [Observation(value, {"kind": kind}) for kind, value in counts.items()]
+
+    def held(_options: CallbackOptions) -> Iterable[Observation]:
+        counts = snapshot(handle)["store"]
+        return [Observation(counts["held"])] if "held" in counts else []
 
     def forwarded_spans(_options: CallbackOptions) -> Iterable[Observation]:
         counts = snapshot(handle)["forwarding"]
@@ -136,6 +153,18 @@ def install_metrics(
             [store_spans],
             unit="{span}",
             description="Provisioning spans on the store path, by outcome",
+        ),
+        meter.create_observable_counter(
+            "provlog.store.dropped",
+            [dropped_spans],
+            unit="{span}",
+            description="Provisioning spans lost before the spool, by span kind",
+        ),
+        meter.create_observable_gauge(
+            "provlog.store.held",
+            [held],
+            unit="{span}",
+            description="Step and operation spans waiting in memory for room in the spool",
         ),
         meter.create_observable_counter(
             "provlog.forwarding.spans",

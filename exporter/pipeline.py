@@ -272,6 +272,8 @@ class StorePath:
             rejected=drained.rejected,
             dropped=self.processor.dropped,
             retried=drained.retried,
+            held=self.processor.held,
+            dropped_kinds=dict(self.processor.dropped_kinds),
         )
 
     def force_flush(self, timeout_millis: int = DEFAULT_FLUSH_TIMEOUT_MILLIS) -> bool:

@@ -5,6 +5,12 @@ ended span, :func:`~otel_provlog.exporter.records.record_from_span`, one JSON li
 ``os.write``. It never talks to the database and never raises into ``span.end()``: every
 failure is counted and logged, at most once a minute per kind. A drain
 (:mod:`otel_provlog.exporter.drain`) moves the spool into the store.
+
+When the spool's filesystem is full, events are dropped first: the spans of steps and
+operations and their markers are appended with ``priority`` (they take the writer's
+reserved space), and those that still cannot be written are held in memory (at most
+:data:`HELD_LIMIT`) and written as soon as the spool takes records again: at the next
+span, ``force_flush`` or ``shutdown``. Dropped spans are counted by kind.
 """
 
 from __future__ import annotations
@@ -13,19 +19,23 @@ import contextlib
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
+from otel_provlog.attributes import SPAN_EVENT, SPAN_KINDS
 from otel_provlog.exporter import spool
 from otel_provlog.exporter.records import encode_record, record_from_span
 
 __all__ = [
     "DEFAULT_FLUSH_TIMEOUT_MILLIS",
     "DEFAULT_SHUTDOWN_TIMEOUT_MILLIS",
+    "HELD_LIMIT",
+    "PRIORITY_KINDS",
     "Counters",
     "RateLimitedLog",
     "SpoolSpanProcessor",
@@ -35,6 +45,10 @@ DEFAULT_SHUTDOWN_TIMEOUT_MILLIS: Final = 5_000
 """How long shutdown waits for the store before leaving the rest in the spool."""
 DEFAULT_FLUSH_TIMEOUT_MILLIS: Final = 30_000
 """How long ``force_flush`` waits for the store by default."""
+HELD_LIMIT: Final = 4096
+"""Most step and operation spans held in memory while the spool is full (the oldest go)."""
+PRIORITY_KINDS: Final = SPAN_KINDS - {SPAN_EVENT}
+"""Kinds of span kept before events when the spool is full: steps, operations, markers."""
 _POLL_SECONDS: Final = 0.01
 
 logger = logging.getLogger("otel_provlog.exporter")
@@ -70,10 +84,13 @@ class Counters:
     """What the store path did: records appended, written, duplicate, rejected, dropped, retried.
 
     ``appended``: records put in the spool by this process. ``dropped``: spans lost before
-    the spool (it could not be written, or the processor was shut down). ``written``,
-    ``duplicates``, ``rejected`` and ``retried`` are the drain's: records stored, records
-    the store already had, records it refused as invalid, and records written again after
-    a failed attempt (a conflict with another writer, or the database down).
+    the spool (it could not be written, or the processor was shut down), and
+    ``dropped_kinds`` the same by span kind (``event``, ``step``, ``step.start``...);
+    ``held``: step and operation spans waiting in memory for room in the spool.
+    ``written``, ``duplicates``, ``rejected`` and ``retried`` are the drain's: records
+    stored, records the store already had, records it refused as invalid, and records
+    written again after a failed attempt (a conflict with another writer, or the database
+    down).
     """
 
     appended: int = 0
@@ -82,6 +99,8 @@ class Counters:
     rejected: int = 0
     dropped: int = 0
     retried: int = 0
+    held: int = 0
+    dropped_kinds: dict[str, int] = field(default_factory=dict)
 
 
 class SpoolSpanProcessor(SpanProcessor):
@@ -105,33 +124,93 @@ class SpoolSpanProcessor(SpanProcessor):
         self.writer = writer
         self.dropped = 0
         """Provisioning spans that could not be spooled."""
+        self.dropped_kinds: dict[str, int] = {}
+        """The same, by span kind."""
         self.shutdown_timeout_millis = shutdown_timeout_millis
         self.on_shutdown = on_shutdown
         """Called once at shutdown with the seconds left, to stop the drain."""
         self._log = RateLimitedLog()
         self._shut = False
         self._shutdown_lock = threading.Lock()
+        self._held: deque[tuple[str, bytes]] = deque()
+        self._held_lock = threading.Lock()
+        self._held_retry_at = 0.0
+
+    @property
+    def held(self) -> int:
+        """Step and operation spans waiting in memory for room in the spool."""
+        return len(self._held)
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         """Do nothing: spans are recorded when they end."""
 
     def on_end(self, span: ReadableSpan) -> None:
         """Append the span to the spool when it belongs to the event log; never raises."""
+        kind = SPAN_EVENT
         try:
             record = record_from_span(span)
             if record is None:
                 return
+            kind = record["kind"] if record["kind"] in SPAN_KINDS else "other"
             if self._shut:
-                self._drop()
+                self._drop(kind)
                 return
-            self.writer.append(encode_record(record))
+            priority = kind in PRIORITY_KINDS
+            line = encode_record(record)
+            if self._held:
+                self._write_held(force=priority)
+            try:
+                self.writer.append(line, priority=priority)
+            except OSError:
+                if not priority:
+                    raise
+                self._hold(kind, line)
+                self._log.exception("hold", "otel_provlog: spool full; a step span waits in memory")
         except Exception:
-            self._drop()
+            self._drop(kind)
             self._log.exception("on_end", "otel_provlog: a span could not be spooled")
 
-    def _drop(self) -> None:
+    def _drop(self, kind: str, count: int = 1) -> None:
         with self._shutdown_lock:
-            self.dropped += 1
+            self.dropped += count
+            self.dropped_kinds[kind] = self.dropped_kinds.get(kind, 0) + count
+
+    def _hold(self, kind: str, line: bytes) -> None:
+        with self._held_lock:
+            self._held.append((kind, line))
+            lost = self._held.popleft() if len(self._held) > HELD_LIMIT else None
+            self._held_retry_at = time.monotonic() + spool.RETRY_AFTER_FAILURE
+        if lost is not None:
+            self._drop(lost[0])
+
+    def _write_held(self, *, force: bool) -> bool:
+        """Append the held spans, oldest first, until one fails; True when none is left.
+
+        Without ``force`` it tries at most once per :data:`spool.RETRY_AFTER_FAILURE`.
+        """
+        with self._held_lock:
+            if not force and time.monotonic() < self._held_retry_at:
+                return not self._held
+            while self._held:
+                try:
+                    self.writer.append(self._held[0][1], priority=True)
+                except OSError:
+                    self._held_retry_at = time.monotonic() + spool.RETRY_AFTER_FAILURE
+                    return False
+                self._held.popleft()
+            return True
+
+    def _drop_held(self) -> None:
+        with self._held_lock:
+            lost = list(self._held)
+            self._held.clear()
+        for kind, _ in lost:
+            self._drop(kind)
+        if lost:
+            logger.warning(
+                "otel_provlog: the spool stayed full; %d step and operation span(s) lost",
+                len(lost),
+            )
 
     def force_flush(self, timeout_millis: int = DEFAULT_FLUSH_TIMEOUT_MILLIS) -> bool:
         """Wait until every span this process ended so far is in the store.
@@ -140,10 +219,21 @@ class SpoolSpanProcessor(SpanProcessor):
         same settings), which a drain adopts. Returns False when the time ran out.
         """
         try:
-            return self._wait_stored(time.monotonic() + max(timeout_millis, 0) / 1000.0)
+            deadline = time.monotonic() + max(timeout_millis, 0) / 1000.0
+            return self._wait_held(deadline) and self._wait_stored(deadline)
         except Exception:
             self._log.exception("flush", "otel_provlog: force_flush failed")
             return False
+
+    def _wait_held(self, deadline: float) -> bool:
+        """Try to spool the held spans until ``deadline``; True when none is left."""
+        force = True
+        while not self._write_held(force=force):
+            if time.monotonic() >= deadline:
+                return False
+            force = False  # then once per spool.RETRY_AFTER_FAILURE
+            time.sleep(min(_POLL_SECONDS * 5, max(deadline - time.monotonic(), 0.0)))
+        return True
 
     def _wait_stored(self, deadline: float) -> bool:
         writer, seq, size = self.writer.position()
@@ -176,6 +266,8 @@ class SpoolSpanProcessor(SpanProcessor):
             self._shut = True
         deadline = time.monotonic() + self.shutdown_timeout_millis / 1000.0
         try:
+            if not self._wait_held(deadline):
+                self._drop_held()
             self._wait_stored(deadline)
         except Exception:
             self._log.exception("shutdown", "otel_provlog: flushing at shutdown failed")

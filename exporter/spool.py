@@ -4,7 +4,8 @@ Layout of a spool directory (one per store, see :func:`spool_dir_for`)::
 
     <writer>.lock                 held (flock) by the writing process for its whole life
     <writer>.<seq>.seg            segments: one encoded record per line, appended with O_APPEND
-    <writer>.<seq>.seg.offset     checkpoint: bytes of the segment already stored (atomic rename)
+    <writer>.<seq>.seg.offset     checkpoint: bytes of the segment already stored
+    <writer>.reserve              disk space the writer holds back for steps and operations
     drain.lock                    held (flock) by the one drain working on this spool
 
 ``<writer>`` is ``<pid>-<random>``, never reused. A writer appends to its newest segment
@@ -17,6 +18,14 @@ Durability: each record is one ``os.write`` on an ``O_APPEND`` descriptor, witho
 ``fsync``. A killed process (even ``kill -9``) loses nothing the kernel accepted; a power
 loss or kernel crash may lose the last seconds the page cache had not written back. A
 checkpoint lost that way only replays records, which the store ignores as duplicates.
+
+A full filesystem: the writer allocates each segment's checkpoint file together with the
+segment, and the drain rewrites it in place (one small ``pwrite`` within those bytes, with
+a checksum), so moving a checkpoint needs no new block even when the disk is full. Each
+writer also holds ``reserve_bytes`` of allocated space in ``<writer>.reserve``: when the
+disk fills, events fail (the caller counts them dropped) while step and operation spans
+(``priority`` appends) get the reserve's space; events are taken again once the reserve
+could be allocated anew, i.e. once the drain freed space.
 """
 
 from __future__ import annotations
@@ -29,6 +38,7 @@ import os
 import secrets
 import threading
 import time
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -36,6 +46,7 @@ from typing import Final
 from otel_provlog.config import Settings
 
 __all__ = [
+    "DEFAULT_RESERVE_BYTES",
     "DEFAULT_SEGMENT_BYTES",
     "DRAIN_LOCK",
     "Segment",
@@ -46,6 +57,7 @@ __all__ = [
     "is_stored",
     "is_writer_alive",
     "list_segments",
+    "prepare_checkpoint",
     "read_checkpoint",
     "read_lines",
     "remove_writer_lock",
@@ -61,6 +73,11 @@ DRAIN_LOCK: Final = "drain.lock"
 SEGMENT_SUFFIX: Final = ".seg"
 CHECKPOINT_SUFFIX: Final = ".offset"
 LOCK_SUFFIX: Final = ".lock"
+RESERVE_SUFFIX: Final = ".reserve"
+DEFAULT_RESERVE_BYTES: Final = 256 * 1024
+"""Disk space each writer holds back for step and operation spans (about 500 records)."""
+CHECKPOINT_BYTES: Final = 32
+"""Bytes allocated for a checkpoint: ``<20 digits> <crc32 in 8 hex digits>\\n`` fits."""
 _READ_CHUNK: Final = 1024 * 1024
 RETRY_AFTER_FAILURE: Final = 1.0
 """Seconds a writer fails fast after the spool could not be written (disk full...)."""
@@ -169,25 +186,65 @@ def is_writer_alive(directory: Path, writer: str) -> bool:
 
 
 def remove_writer_lock(directory: Path, writer: str) -> None:
-    """Delete the lock file of a dead writer that has no segments left."""
-    with contextlib.suppress(FileNotFoundError):
-        (directory / (writer + LOCK_SUFFIX)).unlink()
+    """Delete the lock file (and the reserve) of a dead writer that has no segments left."""
+    for suffix in (RESERVE_SUFFIX, LOCK_SUFFIX):
+        with contextlib.suppress(FileNotFoundError):
+            (directory / (writer + suffix)).unlink()
+
+
+def _checkpoint_line(offset: int) -> bytes:
+    digits = b"%020d" % offset
+    return digits + b" %08x\n" % zlib.crc32(digits)
 
 
 def read_checkpoint(segment: Segment) -> int:
-    """Return how many bytes of ``segment`` are stored (0 without a checkpoint)."""
+    """Return how many bytes of ``segment`` are stored (0 without a readable checkpoint).
+
+    A checkpoint caught half rewritten fails its checksum and reads as 0: the caller
+    then assumes less is stored than is, never more.
+    """
     try:
-        return int(segment.checkpoint_path.read_bytes() or b"0")
-    except (FileNotFoundError, ValueError):
+        data = segment.checkpoint_path.read_bytes().rstrip(b"\0 \n")
+    except FileNotFoundError:
+        return 0
+    digits, _, checksum = data.partition(b" ")
+    try:
+        if checksum and int(checksum, 16) != zlib.crc32(digits):
+            return 0
+        return int(digits or b"0")  # an older checkpoint is the bare number
+    except ValueError:
         return 0
 
 
+def prepare_checkpoint(segment: Segment) -> None:
+    """Allocate the checkpoint file of a new segment, so rewriting it needs no new block.
+
+    Raises:
+        OSError: the space could not be allocated (the disk is full).
+    """
+    fd = os.open(segment.checkpoint_path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        os.posix_fallocate(fd, 0, CHECKPOINT_BYTES)
+    finally:
+        os.close(fd)
+
+
 def write_checkpoint(segment: Segment, offset: int) -> None:
-    """Record atomically that the first ``offset`` bytes of ``segment`` are stored."""
-    final = segment.checkpoint_path
-    temporary = final.with_name(f"{final.name}.{os.getpid()}.tmp")
-    temporary.write_bytes(str(offset).encode("ascii"))
-    os.replace(temporary, final)
+    """Record that the first ``offset`` bytes of ``segment`` are stored.
+
+    The checkpoint is rewritten in place, in bytes :func:`prepare_checkpoint` allocated,
+    so this works on a full disk; a checkpoint lost or torn only replays records.
+
+    Raises:
+        OSError: it could not be written (e.g. a full disk and no allocated checkpoint).
+    """
+    line = _checkpoint_line(offset)
+    fd = os.open(segment.checkpoint_path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        if os.pwrite(fd, line, 0) != len(line):
+            raise OSError(errno.ENOSPC, "the checkpoint was cut short", str(segment.path))
+    finally:
+        os.close(fd)
 
 
 def delete_segment(segment: Segment) -> None:
@@ -230,13 +287,28 @@ class SpoolWriter:
     Thread-safe and fork-aware (a forked child starts segments of its own). Every failure
     raises :class:`OSError` to the caller, which counts and logs it; the next append after
     a failure starts a new segment, so a torn line never runs into the next record.
+
+    Args:
+        directory: the spool directory.
+        segment_bytes: size after which a new segment starts.
+        reserve_bytes: disk space held back for ``priority`` appends (0: none); see the
+            module docstring.
     """
 
-    def __init__(self, directory: Path, *, segment_bytes: int = DEFAULT_SEGMENT_BYTES) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        segment_bytes: int = DEFAULT_SEGMENT_BYTES,
+        reserve_bytes: int = DEFAULT_RESERVE_BYTES,
+    ) -> None:
         if segment_bytes <= 0:
             raise ValueError(f"segment_bytes must be positive, got {segment_bytes}")
+        if reserve_bytes < 0:
+            raise ValueError(f"reserve_bytes cannot be negative, got {reserve_bytes}")
         self.directory = directory
         self.segment_bytes = segment_bytes
+        self.reserve_bytes = reserve_bytes
         self._lock = threading.Lock()
         self._pid = -1
         self._writer = ""
@@ -246,6 +318,7 @@ class SpoolWriter:
         self._size = 0
         self._closed = False
         self._retry_at = 0.0
+        self._reserved = False
         self.appended = 0
         """Records appended by this process so far."""
 
@@ -253,6 +326,11 @@ class SpoolWriter:
     def writer(self) -> str:
         """The name this process writes under (empty before the first append)."""
         return self._writer
+
+    @property
+    def full(self) -> bool:
+        """True while the reserve is spent or missing: only ``priority`` appends are tried."""
+        return not self._reserved and self.reserve_bytes > 0 and self._pid == os.getpid()
 
     def _start_writer(self) -> None:
         self._release()
@@ -266,6 +344,38 @@ class SpoolWriter:
             raise OSError(errno.EAGAIN, "could not lock a new writer lock file", str(temporary))
         os.replace(temporary, final)  # the lock file appears already locked
         self._pid, self._writer, self._lock_fd, self._seq = pid, writer, fd, 0
+        self._reserved = False
+        self._reserve()
+
+    def _reserve_path(self) -> Path:
+        return self.directory / (self._writer + RESERVE_SUFFIX)
+
+    def _reserve(self) -> bool:
+        """Allocate the reserve file; True when it is in place (or none is wanted)."""
+        if self._reserved or self.reserve_bytes == 0:
+            return True
+        path = self._reserve_path()
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                os.posix_fallocate(fd, 0, self.reserve_bytes)
+            finally:
+                os.close(fd)
+        except OSError:
+            with contextlib.suppress(OSError):
+                path.unlink()  # a partial allocation holds space nobody may use
+            return False
+        self._reserved = True
+        return True
+
+    def _spend_reserve(self) -> bool:
+        """Free the reserve's space for a priority record; False when there was none."""
+        if not self._reserved:
+            return False
+        self._reserved = False
+        with contextlib.suppress(OSError):
+            self._reserve_path().unlink()
+        return True
 
     def _open_segment(self) -> None:
         if self._fd is not None:
@@ -276,9 +386,36 @@ class SpoolWriter:
         flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
         self._fd = os.open(path, flags, 0o600)
         self._size = os.fstat(self._fd).st_size
+        # Without it the drain's checkpoint may fail on a full disk; it copes.
+        with contextlib.suppress(OSError):
+            prepare_checkpoint(Segment(self._writer, self._seq, path))
 
-    def append(self, line: bytes) -> None:
-        r"""Append one encoded record (a line ending in ``b"\\n"``).
+    def _write(self, line: bytes) -> int:
+        """Write ``line`` at the end of the current segment; on failure close the segment."""
+        try:
+            if self._pid != os.getpid():
+                self._start_writer()  # first use, or a forked child: segments of our own
+            if self._fd is None:
+                self._open_segment()
+            fd = self._fd
+            assert fd is not None
+            written = os.write(fd, line)
+            while written < len(line):
+                written += os.write(fd, line[written:])
+        except OSError:
+            # A torn line stays at the end of a closed segment: the next write starts anew.
+            self._open_segment_later()
+            raise
+        return written
+
+    def append(self, line: bytes, *, priority: bool = False) -> None:
+        r"""Append one encoded record (a line ending in ``b"\n"``).
+
+        After a failure, appends fail fast for :data:`RETRY_AFTER_FAILURE` seconds, so a
+        full disk is not hammered once per span. A ``priority`` record (the span of a step
+        or an operation, their markers) is always tried, and on a full disk takes the
+        writer's reserve; other records are refused while the reserve is spent, until it
+        can be allocated again.
 
         Raises:
             OSError: the spool could not be written (the record is not in it).
@@ -286,24 +423,24 @@ class SpoolWriter:
         with self._lock:
             if self._closed:
                 raise OSError(errno.EBADF, "the spool writer is closed")
-            if self._retry_at and time.monotonic() < self._retry_at:
-                raise OSError(errno.EAGAIN, "the spool failed lately; trying again shortly")
+            now = time.monotonic()
+            if not priority:
+                if self._retry_at and now < self._retry_at:
+                    raise OSError(errno.EAGAIN, "the spool failed lately; trying again shortly")
+                if self.full and not self._reserve():
+                    self._retry_at = now + RETRY_AFTER_FAILURE
+                    raise OSError(errno.ENOSPC, "the spool is full: only steps are kept")
             try:
-                if self._pid != os.getpid():
-                    self._start_writer()  # first use, or a forked child: segments of our own
-                if self._fd is None:
-                    self._open_segment()
-                fd = self._fd
-                assert fd is not None
-                written = os.write(fd, line)
-                while written < len(line):
-                    written += os.write(fd, line[written:])
-            except OSError:
-                # Start a new segment after a pause: a torn line stays at the end of a
-                # closed segment, and a full disk is not hammered once per span.
-                self._open_segment_later()
-                self._retry_at = time.monotonic() + RETRY_AFTER_FAILURE
-                raise
+                written = self._write(line)
+            except OSError as error:
+                if not (priority and error.errno == errno.ENOSPC and self._spend_reserve()):
+                    self._retry_at = now + RETRY_AFTER_FAILURE
+                    raise
+                try:
+                    written = self._write(line)
+                except OSError:
+                    self._retry_at = now + RETRY_AFTER_FAILURE
+                    raise
             self._retry_at = 0.0
             self._size += written
             self.appended += 1
@@ -335,6 +472,7 @@ class SpoolWriter:
         with self._lock:
             self._closed = True
             if self._pid == os.getpid():
+                self._spend_reserve()
                 self._release()
 
     def _release(self) -> None:

@@ -19,7 +19,8 @@ they were split into batches, or on how often a batch was replayed:
 - a record that cannot be used is kept in ``rejected_spans`` with the reason, and never
   affects the others.
 
-:func:`expire_stale_steps` ends the steps and operations whose process fell silent.
+:func:`expire_stale_steps` ends the steps and operations whose process fell silent, and
+:func:`interrupt_unended` those whose process is known to have ended without them.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ __all__ = [
     "PAYLOAD_LIMIT",
     "WriteResult",
     "expire_stale_steps",
+    "interrupt_unended",
     "write_batch",
     "write_records",
 ]
@@ -257,3 +259,43 @@ def expire_stale_steps(session: Session, *, now: datetime, stale_after: float) -
     for cluster_id, description in sorted(clusters.items()):
         store.set_cluster_status(session, cluster_id, ClusterStatus.ERROR, description=description)
     return len(steps) + len(operations)
+
+
+def interrupt_unended(session: Session, rows: Mapping[str, str], *, now: datetime) -> int:
+    """Mark interrupted the running steps and operations whose process ended without them.
+
+    ``rows`` maps row ids to ``step`` or ``operation`` (see
+    :class:`~otel_provlog.exporter.open_spans.OpenSpans`). Rows already ended, or unknown,
+    are left alone; a span that still arrives later ends them as usual.
+
+    Returns:
+        How many steps and operations were marked interrupted.
+    """
+    steps = [row_id for row_id, kind in rows.items() if kind == "step"]
+    operations = [row_id for row_id, kind in rows.items() if kind == "operation"]
+    clusters: dict[str, str] = {}
+    found = session.execute(
+        select(
+            ProvisionStep.id,
+            ProvisionStep.cluster_id,
+            ProvisionStep.step_name,
+            ProvisionStep.started_at,
+        )
+        .where(ProvisionStep.id.in_(steps), ProvisionStep.status == StepStatus.RUNNING)
+        .order_by(ProvisionStep.id)
+    ).all()
+    for step_id, cluster_id, name, started_at in found:
+        duration = (now - started_at).total_seconds() if started_at is not None else None
+        _interrupt(session, ProvisionStep, step_id, StepStatus, now, duration=duration)
+        clusters[cluster_id] = f"interrupted at step {name!r}: its process ended first"
+    ended = session.execute(
+        select(Operation.id, Operation.cluster_id, Operation.step_type)
+        .where(Operation.id.in_(operations), Operation.status == OperationStatus.RUNNING)
+        .order_by(Operation.id)
+    ).all()
+    for operation_id, cluster_id, step_type in ended:
+        _interrupt(session, Operation, operation_id, OperationStatus, now)
+        clusters.setdefault(cluster_id, f"{step_type} was interrupted: its process ended first")
+    for cluster_id, description in sorted(clusters.items()):
+        store.set_cluster_status(session, cluster_id, ClusterStatus.ERROR, description=description)
+    return len(found) + len(ended)

@@ -2,8 +2,9 @@
 
 Reads the store (clusters, steps, events, pruned steps, rejected spans), the spool backlog
 (spans waiting for the store) and the counts each instrumented process writes next to its
-spool directory (spans appended, written, duplicate, rejected, dropped, retried; on the
-OTLP path queued, sent, failed, dropped). Exit codes: 0 done, 1 the store failed, 2 bad usage.
+spool directory (spans appended, written, duplicate, rejected, dropped, retried, held in
+memory while the spool was full; dropped spans by kind; on the OTLP path queued, sent,
+failed, dropped). Exit codes: 0 done, 1 the store failed, 2 bad usage.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def _table(body: dict[str, Any]) -> str:
     for process in body["processes"]:
         state = "running" if process["alive"] else "ended"
         lines.append(f"process {process['pid']} ({state}):")
-        for section in ("store", "forwarding"):
+        for section in ("store", "dropped", "forwarding"):
             counts = process.get(section) or {}
             if counts:
                 text = ", ".join(f"{key} {value}" for key, value in counts.items())

@@ -78,6 +78,7 @@ def test_counts_become_metrics(
     assert points[("provlog.store.spans", "appended")] == 7
     assert points[("provlog.store.spans", "written")] == 7
     assert points[("provlog.store.spans", "dropped")] == 0
+    assert points[("provlog.store.held", "")] == 0
     assert points[("provlog.forwarding.spans", "sent")] == 7
     assert points[("provlog.forwarding.spans", "failed")] == 0
     assert points[("provlog.forwarding.queue", "")] == 0
@@ -109,7 +110,7 @@ def test_snapshot_of_a_broken_handle_is_empty() -> None:
         def counters(self) -> Any:
             raise RuntimeError("gone")
 
-    assert snapshot(_Broken()) == {"store": {}, "forwarding": {}}
+    assert snapshot(_Broken()) == {"store": {}, "dropped": {}, "forwarding": {}}
 
 
 def test_provlog_stats_reads_the_stats_files_and_the_store(

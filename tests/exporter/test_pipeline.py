@@ -186,9 +186,26 @@ def test_thousands_of_events_per_second_stay_live(database_url, tmp_path):
         store.shutdown()
 
 
+def _step_status(url: str, cluster: str, expected: str, timeout: float) -> str:
+    """Wait up to ``timeout`` seconds for the cluster's step to reach ``expected``."""
+    engine = create_store_engine(url, writer=False)
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            with engine.connect() as connection:
+                status = connection.execute(
+                    select(ProvisionStep.status).where(ProvisionStep.cluster_id == cluster)
+                ).scalar_one()
+            if status == expected or time.monotonic() > deadline:
+                return str(status)
+            time.sleep(0.02)
+    finally:
+        engine.dispose()
+
+
 @pytest.mark.parametrize("drain", ["none", "process"])
 def test_spans_of_a_killed_process_reach_the_store(database_url, tmp_path, drain):
-    """After kill -9: the drain that outlived it or the next configure() stores every span once."""
+    """After kill -9: every span is stored once, and the open step is interrupted at once."""
     cluster = f"c-{uuid.uuid4().hex[:8]}"
     _kill_when_ended(_child(database_url, tmp_path, drain, cluster, 200))
     if drain == "process":  # its drain process outlived it
@@ -198,6 +215,8 @@ def test_spans_of_a_killed_process_reach_the_store(database_url, tmp_path, drain
         assert store.force_flush(30_000)
         assert _counts(database_url, cluster) == (1, 200)
         assert list((tmp_path / "spool").glob("*.seg")) == []
+        assert list((tmp_path / "spool").glob("*.reserve")) == []  # the dead child's is gone
+        assert _step_status(database_url, cluster, "interrupted", timeout=10) == "interrupted"
     finally:
         store.shutdown()
 

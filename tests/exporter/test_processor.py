@@ -103,6 +103,23 @@ def test_an_unwritable_spool_drops_and_never_raises(tmp_path, caplog):
     assert len(caplog.records) == 1
 
 
+def test_step_spans_wait_in_memory_and_the_oldest_go_first(tmp_path, monkeypatch, caplog):
+    """Step spans the spool refuses are held, up to HELD_LIMIT; shutdown counts what is left."""
+    monkeypatch.setattr(processor_module, "HELD_LIMIT", 2)
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    processor, tracer = _setup(blocker / "spool", shutdown_timeout_millis=50)
+    for name in ("one", "two", "three"):
+        with tracer.start_as_current_span(name, attributes=STEP):
+            pass
+    assert processor.held == 2
+    assert processor.dropped_kinds == {"step": 1}
+    with caplog.at_level(logging.WARNING, logger="otel_provlog.exporter"):
+        processor.shutdown()
+    assert (processor.held, processor.dropped, processor.dropped_kinds) == (0, 3, {"step": 3})
+    assert any("2 step and operation span(s) lost" in r.getMessage() for r in caplog.records)
+
+
 def test_force_flush_waits_for_the_store(tmp_path):
     """force_flush is False while nothing drains, True once a drain stored everything."""
     processor, tracer = _setup(tmp_path / "spool")

@@ -180,3 +180,33 @@ def test_a_full_disk_fails_fast_then_recovers_in_a_new_segment(tmp_path, monkeyp
     assert second.path.read_bytes() == b"four\n"
     assert writer.appended == 2
     writer.close()
+
+
+def test_checkpoints_read_old_torn_and_allocated_forms(tmp_path):
+    """A bare number (older versions) reads as is; a torn or blank checkpoint reads as 0."""
+    segment = spool.Segment("w", 1, tmp_path / "w.00000001.seg")
+    segment.path.write_bytes(b"")
+    spool.prepare_checkpoint(segment)
+    assert segment.checkpoint_path.stat().st_size == spool.CHECKPOINT_BYTES
+    assert spool.read_checkpoint(segment) == 0
+    spool.write_checkpoint(segment, 4321)
+    assert spool.read_checkpoint(segment) == 4321
+    assert segment.checkpoint_path.stat().st_size == spool.CHECKPOINT_BYTES
+    torn = segment.checkpoint_path.read_bytes().replace(b"4321", b"9999")
+    segment.checkpoint_path.write_bytes(torn)
+    assert spool.read_checkpoint(segment) == 0
+    segment.checkpoint_path.write_bytes(b"1234")
+    assert spool.read_checkpoint(segment) == 1234
+
+
+def test_a_writer_holds_a_reserve_and_gives_it_back(tmp_path):
+    """The reserve is allocated with the first append and deleted when the writer closes."""
+    writer = spool.SpoolWriter(tmp_path, reserve_bytes=64 * 1024)
+    writer.append(b"{}\n")
+    reserve = tmp_path / f"{writer.writer}.reserve"
+    assert reserve.stat().st_blocks * 512 >= 64 * 1024
+    assert not writer.full
+    writer.close()
+    assert not reserve.exists()
+    with pytest.raises(ValueError, match="reserve_bytes"):
+        spool.SpoolWriter(tmp_path, reserve_bytes=-1)
