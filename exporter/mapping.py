@@ -9,7 +9,7 @@ batch on any backend:
   well formed, or the record is rejected;
 - ids taken from span data (cluster, tenant, node group, instance, error) are compared as
   :func:`clean_id` makes them: Unicode NFC, no leading or trailing whitespace, case kept;
-  a cluster or tenant id longer than its column is rejected, never cut;
+  a cluster id longer than its column is rejected, never cut;
 - descriptive values of the wrong type are coerced (numbers to text, numeric text to
   numbers) or dropped;
 - NUL bytes are removed, lone surrogates become U+FFFD, text is cut to its column's
@@ -213,18 +213,12 @@ def _plan(value: object) -> list[str] | None:
     return [name for name in names if name is not None]
 
 
-def _owner_id(attributes: Mapping[str, Any], key: str) -> str | None:
-    """Return the cluster or tenant id under ``key``; one too long is unusable, never cut."""
-    found = clean_id(attributes.get(key))
-    if found is not None and len(found) > EXTERNAL_ID_LENGTH:
-        raise _Unusable(f"{key} is longer than {EXTERNAL_ID_LENGTH} characters")
-    return found
-
-
 def _cluster_id(attributes: Mapping[str, Any]) -> str:
-    cluster_id = _owner_id(attributes, attr.CLUSTER_ID)
+    cluster_id = clean_id(attributes.get(attr.CLUSTER_ID))
     if cluster_id is None:
         raise _Unusable(f"{attr.CLUSTER_ID} is missing")
+    if len(cluster_id) > EXTERNAL_ID_LENGTH:
+        raise _Unusable(f"{attr.CLUSTER_ID} is longer than {EXTERNAL_ID_LENGTH} characters")
     return cluster_id
 
 
@@ -276,7 +270,7 @@ def _map_record(record: Mapping[str, Any]) -> _Mapped:
     cluster_id = _cluster_id(attributes)
     cluster: RowMap = {
         "name": clean_text(attributes.get(attr.CLUSTER_NAME), NAME_LENGTH) or None,
-        "tenant_id": _owner_id(attributes, attr.TENANT_ID),
+        "tenant_id": clean_id(attributes.get(attr.TENANT_ID), EXTERNAL_ID_LENGTH),
         "first_at": start,
         "last_at": end,
     }

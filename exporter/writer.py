@@ -189,6 +189,7 @@ class _Batches:
         for a single record (a constraint a concurrent writer broke holds on the next one).
         """
         for attempt in range(1, self.attempts + 1):
+            self.result.retried += len(records) if again else 0
             try:
                 with self.session_factory.begin() as session:
                     result = write_records(session, records)
@@ -210,7 +211,6 @@ class _Batches:
             self.result.written += result.written
             self.result.duplicates += result.duplicates
             self.result.rejected.extend(result.rejected)
-            self.result.retried += len(records) if again else 0
             return None
         raise AssertionError("unreachable")  # pragma: no cover
 
