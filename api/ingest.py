@@ -100,9 +100,8 @@ def _foreign(
     """Split ``records`` into those ``principal`` may write and reasons for the others."""
     if principal.tenant_scope is None:
         return list(records), []
-    from otel_provlog.exporter.models import Cluster
-
     from otel_provlog.exporter.mapping import clean_id
+    from otel_provlog.exporter.models import Cluster
 
     tenant = principal.tenant_scope
     cluster_ids = {clean_id(r["attributes"].get(CLUSTER_ATTRIBUTE)) for r in records}

@@ -14,10 +14,10 @@ The writer asks :func:`classify` about every error a transaction raised:
   surrogates, a string too long, an invalid number or date): the records are isolated and
   set aside, the others stored.
 
-PostgreSQL errors are read by SQLSTATE, MariaDB/MySQL errors by their error number (the
-driver reports data errors such as "Incorrect string value" as ``OperationalError``), SQLite
-errors by their extended result name. What no rule knows counts as unavailable: the batch
-waits rather than lose records.
+MariaDB/MySQL errors are read by their error number (the driver reports data errors such
+as "Incorrect string value" as ``OperationalError``), SQLite errors by their extended result
+name, PostgreSQL errors (and other MariaDB ones) by the class of their SQLSTATE. What no
+rule knows counts as unavailable: the batch waits rather than lose records.
 """
 
 from __future__ import annotations
@@ -39,8 +39,8 @@ class Failure(enum.Enum):
     REFUSED = "refused"
 
 
-_POSTGRES_BUSY: Final = frozenset({"40001", "40P01", "55P03", "57014"})
-_POSTGRES_CLASSES: Final = {
+_SQLSTATE_BUSY: Final = frozenset({"40001", "40P01", "55P03", "57014"})
+_SQLSTATE_CLASSES: Final = {
     "22": Failure.REFUSED,  # data exception: NUL, too long, out of range, bad encoding
     "23": Failure.CONFLICT,  # integrity constraint violation
     "08": Failure.UNAVAILABLE,  # connection exception
@@ -75,10 +75,10 @@ _SQLITE_BUSY: Final = frozenset({"SQLITE_BUSY", "SQLITE_LOCKED"})
 _SQLITE_REFUSED: Final = frozenset({"SQLITE_TOOBIG", "SQLITE_MISMATCH", "SQLITE_RANGE"})
 
 
-def _from_postgres(sqlstate: str) -> Failure | None:
-    if sqlstate in _POSTGRES_BUSY:
+def _from_sqlstate(sqlstate: str) -> Failure | None:
+    if sqlstate in _SQLSTATE_BUSY:
         return Failure.BUSY
-    return _POSTGRES_CLASSES.get(sqlstate[:2])
+    return _SQLSTATE_CLASSES.get(sqlstate[:2])
 
 
 def _from_mysql(number: int) -> Failure | None:
@@ -104,15 +104,17 @@ def _from_sqlite(name: str) -> Failure | None:
 
 
 def _from_driver(original: BaseException) -> Failure | None:
-    sqlstate = getattr(original, "sqlstate", None)
-    if isinstance(sqlstate, str) and len(sqlstate) == 5:
-        return _from_postgres(sqlstate)
+    args = getattr(original, "args", ())
+    if args and isinstance(args[0], int) and not isinstance(args[0], bool):
+        known = _from_mysql(args[0])  # PyMySQL: (error number, message)
+        if known is not None:
+            return known
     sqlite_name = getattr(original, "sqlite_errorname", None)
     if isinstance(sqlite_name, str):
         return _from_sqlite(sqlite_name)
-    args = getattr(original, "args", ())
-    if args and isinstance(args[0], int) and not isinstance(args[0], bool):
-        return _from_mysql(args[0])
+    sqlstate = getattr(original, "sqlstate", None)  # standard classes, on MariaDB too
+    if isinstance(sqlstate, str) and len(sqlstate) == 5:
+        return _from_sqlstate(sqlstate)
     return None
 
 
