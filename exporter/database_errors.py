@@ -7,12 +7,12 @@ The writer asks :func:`classify` about every error a transaction raised:
   wrong with the data: ingest answers 503 and the drain waits and tries the same batch again.
 - :attr:`Failure.BUSY`: a lock wait timed out, a deadlock or a serialization failure; the
   transaction is tried again after a short pause, and counts as unavailable if it stays busy.
-- :attr:`Failure.CONFLICT`: a unique, foreign key or check constraint failed. A concurrent
-  writer storing the same span first does that once (the next attempt merges into its row);
-  when it fails again the data is refused.
+- :attr:`Failure.CONFLICT`: a unique or foreign key failed. A concurrent writer storing the
+  same span first does that once (the next attempt merges into its row); when it fails
+  again the data is refused.
 - :attr:`Failure.REFUSED`: the database or its driver refused a value (NUL bytes, lone
-  surrogates, a string too long, an invalid number or date): the records are isolated and
-  set aside, the others stored.
+  surrogates, a string too long, an invalid number or date, a check or not-null
+  constraint, a trigger): the records are isolated and set aside, the others stored.
 
 MariaDB/MySQL errors are read by their error number (the driver reports data errors such
 as "Incorrect string value" as ``OperationalError``), SQLite errors by their extended result
@@ -40,9 +40,10 @@ class Failure(enum.Enum):
 
 
 _SQLSTATE_BUSY: Final = frozenset({"40001", "40P01", "55P03", "57014"})
+_SQLSTATE_RACES: Final = frozenset({"23000", "23505", "23503"})  # unique and foreign keys
 _SQLSTATE_CLASSES: Final = {
     "22": Failure.REFUSED,  # data exception: NUL, too long, out of range, bad encoding
-    "23": Failure.CONFLICT,  # integrity constraint violation
+    "23": Failure.REFUSED,  # check or not-null constraint: the data (keys: see above)
     "08": Failure.UNAVAILABLE,  # connection exception
     "25": Failure.UNAVAILABLE,  # read-only transaction (a hot standby)
     "42": Failure.UNAVAILABLE,  # missing table or column, permission denied
@@ -73,11 +74,21 @@ _MYSQL_REFUSED: Final = frozenset(
 )
 _SQLITE_BUSY: Final = frozenset({"SQLITE_BUSY", "SQLITE_LOCKED"})
 _SQLITE_REFUSED: Final = frozenset({"SQLITE_TOOBIG", "SQLITE_MISMATCH", "SQLITE_RANGE"})
+_SQLITE_RACES: Final = frozenset(
+    {
+        "SQLITE_CONSTRAINT_UNIQUE",
+        "SQLITE_CONSTRAINT_PRIMARYKEY",
+        "SQLITE_CONSTRAINT_FOREIGNKEY",
+        "SQLITE_CONSTRAINT",
+    }
+)
 
 
 def _from_sqlstate(sqlstate: str) -> Failure | None:
     if sqlstate in _SQLSTATE_BUSY:
         return Failure.BUSY
+    if sqlstate in _SQLSTATE_RACES:
+        return Failure.CONFLICT
     return _SQLSTATE_CLASSES.get(sqlstate[:2])
 
 
@@ -96,8 +107,10 @@ def _from_sqlite(name: str) -> Failure | None:
     base = "_".join(prefix)
     if base in _SQLITE_BUSY:
         return Failure.BUSY
-    if base == "SQLITE_CONSTRAINT":
+    if name in _SQLITE_RACES:
         return Failure.CONFLICT
+    if base == "SQLITE_CONSTRAINT":  # check, not null, a trigger's RAISE
+        return Failure.REFUSED
     if base in _SQLITE_REFUSED:
         return Failure.REFUSED
     return None

@@ -68,6 +68,8 @@ logger = logging.getLogger(__name__)
 PAYLOAD_LIMIT: Final = 64 * 1024
 """Most characters of a rejected record kept in ``rejected_spans.payload``."""
 
+_RACES: Final = 3
+"""Most attempts of one record whose key conflicts: a lost race heals on the next one."""
 _REJECTED_NAMESPACE: Final = uuid.UUID("b5e0f3c2-5d0a-4c47-8f38-0e5b8f1a7d21")
 
 
@@ -185,8 +187,8 @@ class _Batches:
         """Write ``records`` in one transaction, retried while the database is busy.
 
         Returns None once stored, or the error by which the database refused the data: at
-        once for a batch of several records (the caller splits it), after the last attempt
-        for a single record (a constraint a concurrent writer broke holds on the next one).
+        once for a batch of several records (the caller splits it) or a refused value, after
+        three attempts for a single record whose key conflicts (a lost race heals at once).
         """
         for attempt in range(1, self.attempts + 1):
             self.result.retried += len(records) if again else 0
@@ -203,7 +205,7 @@ class _Batches:
                 if failure in (Failure.BUSY, Failure.UNAVAILABLE):
                     if last:
                         raise
-                elif failure is Failure.REFUSED or len(records) > 1 or last:
+                elif failure is Failure.REFUSED or len(records) > 1 or attempt >= _RACES or last:
                     return error
                 logger.debug("otel_provlog: batch interrupted (%s); trying again", error)
                 _pause(attempt)
@@ -243,6 +245,8 @@ class _Batches:
                 if attempt == self.attempts:
                     raise
                 _pause(attempt)
+        else:
+            logger.error("otel_provlog: refused span records not stored in rejected_spans")
         self.result.rejected.extend(self.refused)
 
 
@@ -260,8 +264,8 @@ def write_batch(
       at once: nothing is stored, the caller tries the whole batch again later;
     - a value the database refuses, or a constraint that fails, splits the batch in halves,
       each in a transaction of its own, down to single records. The records the database
-      still refuses alone (after ``attempts`` tries, so that a concurrent writer's unique
-      key race is not mistaken for bad data) go to ``rejected_spans`` with the database's
+      still refuses alone (a key conflict after three tries, so that a concurrent writer's
+      race is not mistaken for bad data) go to ``rejected_spans`` with the database's
       reason, and appear in the result's ``rejected``; all the others are stored.
 
     Replaying a batch stores nothing twice and sets each refused record aside once. The

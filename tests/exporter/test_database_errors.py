@@ -121,3 +121,38 @@ def test_program_faults_are_no_database_errors():
     """A fault of the program is left to propagate."""
     assert classify(KeyError("x")) is None
     assert classify(UnicodeEncodeError("utf-8", "\udc80", 0, 1, "surrogates")) is Failure.REFUSED
+
+
+def test_a_check_the_data_fails_is_refused(engine, refusing_store):
+    """A check constraint (a trigger on SQLite) says no to the data itself, not to a race."""
+    from tests.conftest import REFUSED_INSTANCE
+
+    with engine.begin() as connection:
+        _add_parents(connection)
+    error = _failure(
+        engine,
+        "INSERT INTO cluster_events (id, cluster_id, provision_step_id, instance_id,"
+        " successful, created_at, updated_at, trace_id, span_id) VALUES ('e', 'c-1', 's-1',"
+        " :instance, true, :now, :now, 't', 'e')",
+        instance=REFUSED_INSTANCE,
+        now=NOW,
+    )
+    assert classify(error) is Failure.REFUSED
+
+
+def _add_parents(connection):
+    connection.execute(
+        text(
+            "INSERT INTO clusters (id, status, created_at, updated_at)"
+            " VALUES ('c-1', 'Unknown', :now, :now)"
+        ),
+        {"now": NOW},
+    )
+    connection.execute(
+        text(
+            "INSERT INTO provision_steps (id, cluster_id, step_name, completed, failed, status,"
+            " created_at, updated_at, trace_id, span_id) VALUES ('s-1', 'c-1', '', 0, 0,"
+            " 'running', :now, :now, 't', 's')"
+        ),
+        {"now": NOW},
+    )
