@@ -710,7 +710,7 @@ def test_records_a_constraint_refuses_are_isolated_in_a_large_batch(engine, refu
     assert stored == _stored_without(factory, records, poisoned)
 
 
-def test_a_refused_record_that_is_also_unusable_is_stored_plainly(engine, uncleaned_text):
+def test_the_rejected_row_of_a_refused_record_holds_no_refusable_value(engine, uncleaned_text):
     """The rejected_spans row of a refused record holds no value a backend could refuse."""
     factory = session_factory(engine)
     records = _run(events=1)
