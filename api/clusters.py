@@ -28,10 +28,11 @@ blueprint = Blueprint("clusters", __name__, url_prefix="/v1.1/<tenant_id>")
 _LIST_PARAMS = ("name", "status", "created_after", "created_before")
 
 
-def _caller(tenant_id: str) -> tuple[Principal, bool]:
-    params.path_id("tenant_id", tenant_id)
+def _caller(tenant_id: str) -> tuple[Principal, str, bool]:
+    """Return the caller, the tenant id as stored, and whether the caller may read it."""
+    tenant_id = params.path_id("tenant_id", tenant_id)
     principal = require_read()
-    return principal, principal.is_admin or principal.tenant_id == tenant_id
+    return principal, tenant_id, principal.is_admin or principal.tenant_id == tenant_id
 
 
 def cluster_filter() -> queries.ClusterFilter:
@@ -66,15 +67,15 @@ def cluster_page(tenant_id: str | None, *, tenant_key: str, allowed: bool = True
 @blueprint.get("/clusters")
 def list_clusters(tenant_id: str) -> dict[str, Any]:
     """List the tenant's clusters (filters: name, status, creation window; paginated)."""
-    _principal, allowed = _caller(tenant_id)
+    _principal, tenant_id, allowed = _caller(tenant_id)
     return cluster_page(tenant_id, tenant_key="tenant_id", allowed=allowed)
 
 
 @blueprint.get("/clusters/<cluster_id>")
 def get_cluster(tenant_id: str, cluster_id: str) -> dict[str, Any]:
     """Show one cluster with ``provisioning_progress`` (and events with show_progress)."""
-    principal, allowed = _caller(tenant_id)
-    params.path_id("cluster_id", cluster_id)
+    principal, tenant_id, allowed = _caller(tenant_id)
+    cluster_id = params.path_id("cluster_id", cluster_id)
     show_progress = params.sahara_flag("show_progress")
     if not allowed:
         raise not_found(id=cluster_id)
@@ -93,8 +94,8 @@ def get_cluster(tenant_id: str, cluster_id: str) -> dict[str, Any]:
 @blueprint.get("/clusters/<cluster_id>/progress")
 def get_progress(tenant_id: str, cluster_id: str) -> dict[str, Any]:
     """List the events of the cluster's current step, or of ``provision_step`` (paginated)."""
-    principal, allowed = _caller(tenant_id)
-    params.path_id("cluster_id", cluster_id)
+    principal, tenant_id, allowed = _caller(tenant_id)
+    cluster_id = params.path_id("cluster_id", cluster_id)
     step_id = params.step_id("provision_step")
     sort, limit, marker = params.sort_by(queries.EVENT_SORT_KEYS), params.limit(), params.marker()
     if not allowed:

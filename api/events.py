@@ -42,7 +42,7 @@ _FAILURE_PARAMS = ("provision_step", "node_group_id", "instance_id", "error_id",
 
 def _cluster(cluster_id: str) -> tuple[Principal, Cluster]:
     principal = require_read()
-    params.path_id("cluster_id", cluster_id)
+    cluster_id = params.path_id("cluster_id", cluster_id)
     cluster = documents.visible_cluster(
         read_session(), cluster_id, tenant_id=principal.tenant_scope
     )
@@ -58,7 +58,7 @@ def _event_page(cluster_id: str, *, failures: bool) -> dict[str, Any]:
         node_group_ids=params.choices("node_group_id"),
         instance_ids=params.choices("instance_id"),
         successful=False if failures else params.boolean("successful"),
-        error_id=params.text("error_id") if failures else None,
+        error_id=params.id_text("error_id") if failures else None,
         created_after=params.timestamp("created_after"),
         created_before=params.timestamp("created_before"),
     )

@@ -16,7 +16,11 @@ Point any OpenTelemetry SDK's OTLP/HTTP exporter, or an OpenTelemetry Collector'
 - when authentication is on, the credential needs the ``writer`` (or ``admin``) role; a
   writer of one tenant cannot write spans naming another tenant, nor spans about a cluster
   stored under another tenant (they are rejected as partial success);
-- when the store does not answer, a 503 with ``Retry-After``, which OTLP exporters retry.
+- a span the database refuses (a value no cleaning caught) is set aside in
+  ``rejected_spans`` and counted in ``partial_success`` with the database's reason; the
+  other spans are stored;
+- only when the store does not answer (or stays busy), a 503 with ``Retry-After``, which
+  OTLP exporters retry.
 
 Errors are JSON in the API's usual shape (:mod:`otel_provlog.api.errors`). The writer
 engine is made on the first request, from ``PROVLOG_DATABASE_URL``, and kept in
@@ -96,19 +100,22 @@ def _foreign(
     """Split ``records`` into those ``principal`` may write and reasons for the others."""
     if principal.tenant_scope is None:
         return list(records), []
+    from otel_provlog.exporter.mapping import clean_id
     from otel_provlog.exporter.models import Cluster
 
     tenant = principal.tenant_scope
-    cluster_ids = {str(r["attributes"].get(CLUSTER_ATTRIBUTE)) for r in records}
+    cluster_ids = {clean_id(r["attributes"].get(CLUSTER_ATTRIBUTE)) for r in records}
     found = session.execute(
-        select(Cluster.id, Cluster.tenant_id).where(Cluster.id.in_(sorted(cluster_ids)))
+        select(Cluster.id, Cluster.tenant_id).where(
+            Cluster.id.in_(sorted(i for i in cluster_ids if i is not None))
+        )
     )
     owners = {row.id: row.tenant_id for row in found}
     refused: set[str] = set()
     for record in records:
-        named = record["attributes"].get(TENANT_ID)
-        owner = owners.get(str(record["attributes"].get(CLUSTER_ATTRIBUTE)))
-        if (named is not None and str(named) != tenant) or owner not in (None, tenant):
+        named = clean_id(record["attributes"].get(TENANT_ID))
+        owner = owners.get(clean_id(record["attributes"].get(CLUSTER_ATTRIBUTE)))
+        if (named is not None and named != tenant) or owner not in (None, tenant):
             refused.add(record["span_id"])
     while True:  # the children of a refused span (a step's events) go with it
         more = {

@@ -16,6 +16,7 @@ from typing import Final
 from flask import request
 
 from otel_provlog.api.errors import ApiError
+from otel_provlog.exporter.mapping import clean_id
 from otel_provlog.exporter.queries import Sort
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "boolean",
     "check_allowed",
     "choices",
+    "id_text",
     "limit",
     "marker",
     "path_id",
@@ -76,9 +78,26 @@ def _clean(name: str, value: str, *, max_length: int = MAX_ID_LENGTH) -> str:
     return value
 
 
+def _identity(name: str, value: str) -> str:
+    found = clean_id(_clean(name, value))
+    if found is None:
+        raise _bad_value(name, f"must be 1 to {MAX_ID_LENGTH} printable characters")
+    return found
+
+
 def path_id(name: str, value: str) -> str:
-    """Return a path id if it is 1 to 255 printable characters, else raise a 400."""
-    return _clean(name, value)
+    """Return a path id as the store keeps ids (see :func:`clean_id`); a 400 if unprintable.
+
+    It must be 1 to 255 printable characters; surrounding whitespace goes, the Unicode form
+    becomes NFC and the case stays, exactly as when spans are stored.
+    """
+    return _identity(name, value)
+
+
+def id_text(name: str) -> str | None:
+    """Return the query parameter ``name`` as an id, like :func:`path_id`, or None."""
+    value = request.args.get(name)
+    return None if value is None else _identity(name, value)
 
 
 def text(name: str) -> str | None:
@@ -104,8 +123,8 @@ def choices(name: str, allowed: Iterable[str] | None = None) -> tuple[str, ...]:
     for raw in request.args.getlist(name):
         values.extend(part.strip() for part in raw.split(",") if part.strip())
     known = None if allowed is None else tuple(allowed)
+    values = [_identity(name, value) for value in values]
     for value in values:
-        _clean(name, value)
         if known is not None and value not in known:
             raise _bad_value(name, f"must be one of {list(known)}, got {value!r}")
     return tuple(values)

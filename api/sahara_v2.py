@@ -32,7 +32,7 @@ def list_clusters() -> dict[str, Any]:
     """List the caller's clusters (an admin's: every tenant's, or ``project_id``'s)."""
     params.check_allowed("clusters_list", _LIST_PARAMS)
     principal = require_read()
-    wanted = params.text("project_id")
+    wanted = params.id_text("project_id")
     tenant = principal.tenant_scope
     allowed = True
     if wanted is not None:
@@ -46,7 +46,7 @@ def get_cluster(cluster_id: str) -> dict[str, Any]:
     """Show one cluster, Sahara v2 style (``project_id``; events with show_progress)."""
     params.check_allowed("clusters_get", ["show_progress"])
     principal = require_read()
-    params.path_id("cluster_id", cluster_id)
+    cluster_id = params.path_id("cluster_id", cluster_id)
     show_progress = params.sahara_flag("show_progress")
     session = read_session()
     cluster = documents.visible_cluster(session, cluster_id, tenant_id=principal.tenant_scope)

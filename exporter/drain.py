@@ -10,8 +10,10 @@ process's backlog does not hold back another's fresh events. Closed segments (se
 :mod:`otel_provlog.exporter.spool`) are deleted once stored; the segments of a dead
 process are adopted like any other.
 
-When the database fails the drain backs off (0.1 s doubling to ``backoff_max``) and
-retries; the spool keeps growing on disk meanwhile, and memory stays bounded by one batch.
+When the database is unavailable the drain backs off (0.1 s doubling to ``backoff_max``)
+and retries; the spool keeps growing on disk meanwhile, and memory stays bounded by one
+batch. A record the database refuses for its data never stops it: the writer sets it aside
+in ``rejected_spans`` (counted as ``rejected``) and stores the rest of its batch.
 Records are counted as ``retried`` each time they are written again after a failed
 attempt, whether :func:`~otel_provlog.exporter.writer.write_batch` retried a conflict
 (counted once the batch is stored) or the drain came back to a batch the database failed

@@ -7,6 +7,9 @@ batch on any backend:
 
 - ids that identify something (trace and span ids, the cluster id) must be present and
   well formed, or the record is rejected;
+- ids taken from span data (cluster, tenant, node group, instance, error) are compared as
+  :func:`clean_id` makes them: Unicode NFC, no leading or trailing whitespace, case kept;
+  a cluster id longer than its column is rejected, never cut;
 - descriptive values of the wrong type are coerced (numbers to text, numeric text to
   numbers) or dropped;
 - NUL bytes are removed, lone surrogates become U+FFFD, text is cut to its column's
@@ -25,6 +28,7 @@ step (the parent span) without asking the database.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -52,6 +56,7 @@ __all__ = [
     "Rejected",
     "RowMap",
     "bound_text",
+    "clean_id",
     "clean_text",
     "map_records",
     "to_datetime",
@@ -141,6 +146,23 @@ def clean_text(value: object, limit: int | None = None) -> str | None:
     return text
 
 
+def clean_id(value: object, limit: int | None = None) -> str | None:
+    """Return ``value`` as an id, the form it is stored and looked up in; None when empty.
+
+    The text is cleaned as by :func:`clean_text`, put in Unicode NFC, stripped of leading
+    and trailing whitespace, and cut to ``limit`` characters; its case is kept. So ``"c1 "``
+    and ``"c1"`` name the same cluster, as do the composed and decomposed forms of ``"é"``,
+    while ``"C1"`` names another, on every backend.
+    """
+    text = clean_text(value)
+    if text is None:
+        return None
+    text = unicodedata.normalize("NFC", text).strip()
+    if limit is not None and len(text) > limit:
+        text = text[:limit].rstrip()
+    return text or None
+
+
 def bound_text(value: object, limit: int) -> str | None:
     """Like :func:`clean_text`, but a long text keeps its head and tail around a marker."""
     if not isinstance(value, str) or len(value) <= limit:
@@ -201,8 +223,8 @@ def _plan(value: object) -> list[str] | None:
 
 
 def _cluster_id(attributes: Mapping[str, Any]) -> str:
-    cluster_id = clean_text(attributes.get(attr.CLUSTER_ID))
-    if not cluster_id:
+    cluster_id = clean_id(attributes.get(attr.CLUSTER_ID))
+    if cluster_id is None:
         raise _Unusable(f"{attr.CLUSTER_ID} is missing")
     if len(cluster_id) > EXTERNAL_ID_LENGTH:
         raise _Unusable(f"{attr.CLUSTER_ID} is longer than {EXTERNAL_ID_LENGTH} characters")
@@ -258,7 +280,7 @@ def _map_record(record: Mapping[str, Any]) -> _Mapped:
     cluster_id = _cluster_id(attributes)
     cluster: RowMap = {
         "name": clean_text(attributes.get(attr.CLUSTER_NAME), NAME_LENGTH) or None,
-        "tenant_id": clean_text(attributes.get(attr.TENANT_ID), EXTERNAL_ID_LENGTH) or None,
+        "tenant_id": clean_id(attributes.get(attr.TENANT_ID), EXTERNAL_ID_LENGTH),
         "first_at": start,
         "last_at": end,
     }
@@ -321,13 +343,13 @@ def _map_record(record: Mapping[str, Any]) -> _Mapped:
             "id": span_row_id(trace_id, span_id),
             "span_id": span_id,
             "provision_step_id": span_row_id(trace_id, parent_id),
-            "node_group_id": clean_text(attributes.get(attr.NODE_GROUP_ID), EXTERNAL_ID_LENGTH),
-            "instance_id": clean_text(attributes.get(attr.INSTANCE_ID), EXTERNAL_ID_LENGTH),
+            "node_group_id": clean_id(attributes.get(attr.NODE_GROUP_ID), EXTERNAL_ID_LENGTH),
+            "instance_id": clean_id(attributes.get(attr.INSTANCE_ID), EXTERNAL_ID_LENGTH),
             "instance_name": clean_text(attributes.get(attr.INSTANCE_NAME), NAME_LENGTH),
             "event_info": info,
             "stacktrace": stacktrace,
             "successful": not failed,
-            "error_id": clean_text(attributes.get(attr.ERROR_ID), ROW_ID_LENGTH),
+            "error_id": clean_id(attributes.get(attr.ERROR_ID), ROW_ID_LENGTH),
             "started_at": start,
             "created_at": end,
             "updated_at": end,

@@ -56,6 +56,7 @@ __all__ = [
     "Cluster",
     "ClusterEvent",
     "ClusterStatus",
+    "IdString",
     "Operation",
     "OperationStatus",
     "ProvisionStep",
@@ -139,6 +140,28 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+class IdString(TypeDecorator[str]):
+    """An id taken from span data, compared byte for byte and case-sensitively everywhere.
+
+    On MariaDB/MySQL it is ``VARCHAR`` in a binary NO PAD collation (``utf8mb4_bin`` would
+    find ``'c1'`` when asked for ``'c1 '``); SQLite and PostgreSQL compare exactly already.
+    """
+
+    impl = String
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        """Use a binary NO PAD collation on MariaDB/MySQL."""
+        length = getattr(self.impl, "length", None)
+        if dialect.name in ("mysql", "mariadb"):
+            mariadb = getattr(dialect, "is_mariadb", False)
+            collation = "utf8mb4_nopad_bin" if mariadb else "utf8mb4_0900_bin"
+            return dialect.type_descriptor(
+                mysql.VARCHAR(length, charset="utf8mb4", collation=collation)
+            )
+        return dialect.type_descriptor(String(length))
+
+
 LongText = Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
 """Text that holds a long stack trace on every backend (TEXT is 64 KiB on MariaDB)."""
 
@@ -147,7 +170,7 @@ _MYSQL_TABLE: Final = {
     "mysql_charset": "utf8mb4",
     "mysql_collate": "utf8mb4_bin",
 }
-"""Table options on MariaDB/MySQL: full Unicode, and ids compared byte for byte as elsewhere."""
+"""Table options on MariaDB/MySQL: full Unicode, text compared byte for byte (ids: IdString)."""
 
 NAMING_CONVENTION: Final = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -220,9 +243,9 @@ class Cluster(_Timestamps, Base):
 
     __tablename__ = "clusters"
 
-    id: Mapped[str] = mapped_column(String(EXTERNAL_ID_LENGTH), primary_key=True)
+    id: Mapped[str] = mapped_column(IdString(EXTERNAL_ID_LENGTH), primary_key=True)
     name: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
-    tenant_id: Mapped[str | None] = mapped_column(String(EXTERNAL_ID_LENGTH))
+    tenant_id: Mapped[str | None] = mapped_column(IdString(EXTERNAL_ID_LENGTH))
     status: Mapped[str] = mapped_column(String(STATUS_LENGTH), default=ClusterStatus.UNKNOWN)
     """One of :class:`ClusterStatus`."""
     status_description: Mapped[str | None] = mapped_column(Text)
@@ -244,7 +267,9 @@ class Operation(_Timestamps, _SpanIdentity, Base):
     __tablename__ = "cluster_operations"
 
     id: Mapped[str] = mapped_column(String(ROW_ID_LENGTH), primary_key=True)
-    cluster_id: Mapped[str] = mapped_column(ForeignKey("clusters.id", ondelete="CASCADE"))
+    cluster_id: Mapped[str] = mapped_column(
+        IdString(EXTERNAL_ID_LENGTH), ForeignKey("clusters.id", ondelete="CASCADE")
+    )
     step_type: Mapped[str] = mapped_column(String(STATUS_LENGTH))
     """``creating``, ``scaling`` or ``deleting``."""
     status: Mapped[str] = mapped_column(String(STATUS_LENGTH), default=OperationStatus.RUNNING)
@@ -272,7 +297,9 @@ class ProvisionStep(_Timestamps, _SpanIdentity, Base):
     __tablename__ = "provision_steps"
 
     id: Mapped[str] = mapped_column(String(ROW_ID_LENGTH), primary_key=True)
-    cluster_id: Mapped[str] = mapped_column(ForeignKey("clusters.id", ondelete="CASCADE"))
+    cluster_id: Mapped[str] = mapped_column(
+        IdString(EXTERNAL_ID_LENGTH), ForeignKey("clusters.id", ondelete="CASCADE")
+    )
     operation_id: Mapped[str | None] = mapped_column(
         ForeignKey("cluster_operations.id", ondelete="SET NULL")
     )
@@ -320,19 +347,21 @@ class ClusterEvent(_Timestamps, _SpanIdentity, Base):
     __tablename__ = "cluster_events"
 
     id: Mapped[str] = mapped_column(String(ROW_ID_LENGTH), primary_key=True)
-    cluster_id: Mapped[str] = mapped_column(ForeignKey("clusters.id", ondelete="CASCADE"))
+    cluster_id: Mapped[str] = mapped_column(
+        IdString(EXTERNAL_ID_LENGTH), ForeignKey("clusters.id", ondelete="CASCADE")
+    )
     provision_step_id: Mapped[str] = mapped_column(
         ForeignKey("provision_steps.id", ondelete="CASCADE")
     )
-    node_group_id: Mapped[str | None] = mapped_column(String(EXTERNAL_ID_LENGTH))
-    instance_id: Mapped[str | None] = mapped_column(String(EXTERNAL_ID_LENGTH))
+    node_group_id: Mapped[str | None] = mapped_column(IdString(EXTERNAL_ID_LENGTH))
+    instance_id: Mapped[str | None] = mapped_column(IdString(EXTERNAL_ID_LENGTH))
     instance_name: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
     event_info: Mapped[str | None] = mapped_column(LongText)
     """Free text about the event, shown to every reader: on failure, its message."""
     stacktrace: Mapped[str | None] = mapped_column(LongText)
     """The failure's stack, from ``exception.stacktrace`` alone: shown to admins only."""
     successful: Mapped[bool] = mapped_column(Boolean)
-    error_id: Mapped[str | None] = mapped_column(String(ROW_ID_LENGTH))
+    error_id: Mapped[str | None] = mapped_column(IdString(ROW_ID_LENGTH))
     started_at: Mapped[datetime | None]
 
     __table_args__ = (

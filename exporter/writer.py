@@ -1,7 +1,8 @@
 """Span records into the store: one batch, one transaction, the same result in any order.
 
 :func:`write_records` writes a batch inside the caller's transaction; :func:`write_batch`
-runs it in a transaction of its own and retries when a concurrent writer got in the way.
+runs it in a transaction of its own, retries when a concurrent writer got in the way, and
+splits it when the database refuses a value, so that one bad record never holds up others.
 The outcome depends only on the set of records ever written, never on their order, on how
 they were split into batches, or on how often a batch was replayed:
 
@@ -16,8 +17,8 @@ they were split into batches, or on how often a batch was replayed:
 - a step links to its operation (its parent span; the operation of its trace while only
   its marker is known) and its place in the operation's plan whichever arrives first;
   the cluster's status follows from the stored rows;
-- a record that cannot be used is kept in ``rejected_spans`` with the reason, and never
-  affects the others.
+- a record that cannot be used, or that the database refuses, is kept in
+  ``rejected_spans`` with the reason, and never affects the others.
 
 :func:`expire_stale_steps` ends the steps and operations whose process fell silent, and
 :func:`interrupt_unended` those whose process is known to have ended without them.
@@ -37,10 +38,10 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 
 from sqlalchemy import exists, select, update
-from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from otel_provlog.exporter import retention, store
+from otel_provlog.exporter import database_errors, retention, store
+from otel_provlog.exporter.database_errors import Failure
 from otel_provlog.exporter.mapping import Rejected, bound_text, clean_text, map_records
 from otel_provlog.exporter.models import (
     REASON_LENGTH,
@@ -69,9 +70,9 @@ logger = logging.getLogger(__name__)
 PAYLOAD_LIMIT: Final = 64 * 1024
 """Most characters of a rejected record kept in ``rejected_spans.payload``."""
 
+_RACES: Final = 3
+"""Most attempts of one record whose key conflicts: a lost race heals on the next one."""
 _REJECTED_NAMESPACE: Final = uuid.UUID("b5e0f3c2-5d0a-4c47-8f38-0e5b8f1a7d21")
-_MYSQL_RETRY: Final = frozenset({1205, 1213})  # lock wait timeout, deadlock
-_POSTGRES_RETRY: Final = frozenset({"40001", "40P01", "55P03"})  # serialization, deadlock, lock
 
 
 @dataclass
@@ -106,6 +107,21 @@ def _rejected_row(rejected: Rejected, at: datetime) -> dict[str, Any]:
         "reason": reason,
         "payload": bound_text(payload, PAYLOAD_LIMIT) or "",
         "created_at": at,
+    }
+
+
+def _ascii_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    """Return a rejected row in plain ASCII (non-ASCII characters escaped), ids left out."""
+
+    def plain(text: str) -> str:
+        return text.encode("ascii", "backslashreplace").decode("ascii")
+
+    return {
+        **row,
+        "trace_id": None,
+        "span_id": None,
+        "reason": plain(row["reason"])[:REASON_LENGTH],
+        "payload": plain(row["payload"])[:PAYLOAD_LIMIT],
     }
 
 
@@ -144,47 +160,134 @@ def write_records(session: Session, records: Sequence[SpanRecord]) -> WriteResul
     return result
 
 
-def _retryable(error: IntegrityError | OperationalError) -> bool:
-    if isinstance(error, IntegrityError) or error.connection_invalidated:
-        return True
-    original = error.orig
-    if getattr(original, "sqlstate", None) in _POSTGRES_RETRY:
-        return True
-    args = getattr(original, "args", ())
-    if args and args[0] in _MYSQL_RETRY:
-        return True
-    text = str(original).lower()
-    return "database is locked" in text or "deadlock" in text
+def _pause(attempt: int) -> None:
+    time.sleep(min(0.02 * 2**attempt, 1.0) * random.uniform(0.5, 1.5))
+
+
+class _Batches:
+    """Writes one batch, splitting it until the records the database refuses are isolated."""
+
+    def __init__(self, session_factory: sessionmaker[Session], attempts: int) -> None:
+        self.session_factory = session_factory
+        self.attempts = attempts
+        self.result = WriteResult()
+        self.refused: list[Rejected] = []
+
+    def write(self, records: Sequence[SpanRecord], *, again: bool) -> None:
+        """Store ``records``; those the database refuses end in :attr:`refused`.
+
+        ``again`` tells that these records were part of an attempt that failed.
+        Raises the error when the database is unavailable or stays busy.
+        """
+        error = self._attempt(records, again=again)
+        if error is None:
+            return
+        if len(records) == 1:
+            why = database_errors.reason(error)
+            logger.warning("otel_provlog: a span record is set aside in rejected_spans: %s", why)
+            self.refused.append(Rejected(records[0], why))
+            return
+        middle = len(records) // 2
+        self.write(records[:middle], again=True)
+        self.write(records[middle:], again=True)
+
+    def _attempt(self, records: Sequence[SpanRecord], *, again: bool) -> Exception | None:
+        """Write ``records`` in one transaction, retried while the database is busy.
+
+        Returns None once stored, or the error by which the database refused the data: at
+        once for a batch of several records (the caller splits it) or a refused value, after
+        three attempts for a single record whose key conflicts (a lost race heals at once).
+        """
+        for attempt in range(1, self.attempts + 1):
+            self.result.retried += len(records) if again else 0
+            try:
+                with self.session_factory.begin() as session:
+                    result = write_records(session, records)
+            except Exception as error:
+                failure = database_errors.classify(error)
+                invalidated = getattr(error, "connection_invalidated", False)
+                if failure is None or (failure is Failure.UNAVAILABLE and not invalidated):
+                    raise
+                again = True
+                last = attempt == self.attempts
+                if failure in (Failure.BUSY, Failure.UNAVAILABLE):
+                    if last:
+                        raise
+                elif failure is Failure.REFUSED or len(records) > 1 or attempt >= _RACES or last:
+                    return error
+                logger.debug("otel_provlog: batch interrupted (%s); trying again", error)
+                _pause(attempt)
+                continue
+            self.result.written += result.written
+            self.result.duplicates += result.duplicates
+            self.result.rejected.extend(result.rejected)
+            return None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def set_aside(self) -> None:
+        """Store the refused records in ``rejected_spans``, as plain ASCII if need be.
+
+        Raises the error when the database is unavailable or stays busy.
+        """
+        if not self.refused:
+            return
+        now = utcnow()
+        rows = [_rejected_row(item, now) for item in self.refused]
+        plain = False
+        for attempt in range(1, self.attempts + 1):
+            try:
+                with self.session_factory.begin() as session:
+                    store.add_rejected(session, rows)
+                break
+            except Exception as error:
+                failure = database_errors.classify(error)
+                if failure is Failure.REFUSED and not plain:
+                    rows, plain = [_ascii_row(row) for row in rows], True
+                    continue
+                if failure is Failure.REFUSED:
+                    logger.error("otel_provlog: refused span records not stored: %s", error)
+                    break
+                busy = failure in (Failure.BUSY, Failure.CONFLICT)
+                if not (busy or getattr(error, "connection_invalidated", False)):
+                    raise
+                if attempt == self.attempts:
+                    raise
+                _pause(attempt)
+        else:
+            logger.error("otel_provlog: refused span records not stored in rejected_spans")
+        self.result.rejected.extend(self.refused)
 
 
 def write_batch(
     session_factory: sessionmaker[Session], records: Sequence[SpanRecord], *, attempts: int = 5
 ) -> WriteResult:
-    """Write one batch in a transaction of its own, retrying when a concurrent writer interfered.
+    """Write one batch in a transaction of its own; no record the database refuses holds it up.
 
-    A unique-key race (another writer stored the same span or step first), a deadlock or
-    a lock timeout rolls the transaction back; it is tried again, up to ``attempts`` times
-    in all, after a short randomised pause. The last error is raised. The result's
-    ``retried`` counts the records of every attempt after the first.
+    Failures are told apart by :mod:`~otel_provlog.exporter.database_errors`:
+
+    - a deadlock, a lock timeout or a lost connection rolls the transaction back; it is
+      tried again after a short randomised pause, up to ``attempts`` times in all, and the
+      last error is raised;
+    - an unavailable database (refused connections, a full disk, a missing table) raises
+      at once: nothing is stored, the caller tries the whole batch again later;
+    - a value the database refuses, or a constraint that fails, splits the batch in halves,
+      each in a transaction of its own, down to single records. The records the database
+      still refuses alone (a key conflict after three tries, so that a concurrent writer's
+      race is not mistaken for bad data) go to ``rejected_spans`` with the database's
+      reason, and appear in the result's ``rejected``; all the others are stored.
+
+    Replaying a batch stores nothing twice and sets each refused record aside once. The
+    result's ``retried`` counts the records of every attempt after a failed one.
 
     Raises:
         ValueError: when ``attempts`` is less than 1.
     """
     if attempts < 1:
         raise ValueError(f"attempts must be at least 1, got {attempts}")
-    for attempt in range(1, attempts + 1):
-        try:
-            with session_factory.begin() as session:
-                result = write_records(session, records)
-            result.retried = len(records) * (attempt - 1)
-            return result
-        except (IntegrityError, OperationalError) as error:
-            if attempt == attempts or not _retryable(error):
-                raise
-            pause = min(0.02 * 2**attempt, 1.0) * random.uniform(0.5, 1.5)
-            logger.debug("batch conflicted with another writer (%s); retrying", error.orig)
-            time.sleep(pause)
-    raise AssertionError("unreachable")  # pragma: no cover
+    batches = _Batches(session_factory, attempts)
+    batches.write(list(records), again=False)
+    batches.set_aside()
+    return batches.result
 
 
 def _interrupt(

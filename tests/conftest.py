@@ -8,8 +8,9 @@ created on those servers and dropped at the end, so parallel runs do not meet.
 With ``PROVLOG_TEST_REQUIRE_ALL_BACKENDS=1`` (``.ci/run`` sets it) a missing URL is an
 error and any skipped test fails the run.
 
-Two helpers of tests in more than one folder are fixtures too: ``otlp_json`` and
-``output_once_ended``.
+Helpers of tests in more than one folder are fixtures too: ``otlp_json``,
+``output_once_ended``, and two ways to make the database refuse a record:
+``refusing_store`` (a constraint) and ``uncleaned_text`` (values reach it as sent).
 """
 
 from __future__ import annotations
@@ -156,6 +157,56 @@ def engine(database_url: str) -> Iterator[Engine]:
 def backend(database_factory: DatabaseFactory) -> str:
     """The name of the backend the test runs on: sqlite, postgresql or mariadb."""
     return database_factory.backend
+
+
+REFUSED_INSTANCE = "refused-by-the-database"
+"""The instance id whose events the ``refusing_store`` fixture's database refuses."""
+_REFUSAL = {
+    "sqlite": (
+        "CREATE TRIGGER refuse_instance BEFORE INSERT ON cluster_events"
+        f" WHEN NEW.instance_id = '{REFUSED_INSTANCE}'"
+        " BEGIN SELECT RAISE(ABORT, 'this instance is refused'); END",
+        "DROP TRIGGER refuse_instance",
+    ),
+    **dict.fromkeys(
+        ("postgresql", "mariadb"),
+        (
+            "ALTER TABLE cluster_events ADD CONSTRAINT ck_refuse_instance"
+            f" CHECK (instance_id IS NULL OR instance_id <> '{REFUSED_INSTANCE}')",
+            "ALTER TABLE cluster_events DROP CONSTRAINT ck_refuse_instance",
+        ),
+    ),
+}
+
+
+@pytest.fixture
+def refusing_store(database_url: str, backend: str) -> Iterator[str]:
+    """The URL of the migrated store, whose database refuses events of ``REFUSED_INSTANCE``.
+
+    A trigger (SQLite) or a check constraint (PostgreSQL, MariaDB) stands for any value a
+    backend refuses: the database, not our code, says no.
+    """
+    install, remove = _REFUSAL[backend]
+    admin = create_engine(database_url)
+    with admin.begin() as connection:
+        connection.execute(text(install))
+    yield database_url
+    with admin.begin() as connection:
+        connection.execute(text(remove))
+    admin.dispose()
+
+
+@pytest.fixture
+def uncleaned_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let text reach the database as sent, as if the writer's cleaning had missed a case."""
+    from otel_provlog.exporter import mapping
+
+    real = mapping.clean_text
+
+    def as_sent(value: object, limit: int | None = None) -> str | None:
+        return value if isinstance(value, str) else real(value, limit)
+
+    monkeypatch.setattr(mapping, "clean_text", as_sent)
 
 
 def _otlp_json(request: Message) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from werkzeug.serving import make_server
 import otel_provlog
 from otel_provlog.api import ingest
 from otel_provlog.exporter.database import create_store_engine, session_factory
-from otel_provlog.exporter.models import Cluster, ClusterEvent, ProvisionStep
+from otel_provlog.exporter.models import Cluster, ClusterEvent, ProvisionStep, RejectedSpan
 from otel_provlog.testing import capture_spans
 
 PROTOBUF = {"Content-Type": "application/x-protobuf"}
@@ -235,3 +235,96 @@ def test_the_real_otlp_http_exporter_feeds_the_store(
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "sent"
     assert _counts(database_url) == (1, 4, 4, 0)
+
+
+def _json_post(client: Any, data: dict[str, Any]) -> Any:
+    return client.post(
+        "/v1/traces", data=json.dumps(data), headers={"Content-Type": "application/json"}
+    )
+
+
+def test_a_span_the_database_refuses_is_partial_success(
+    ingest_app: Any, refusing_store: str, otlp_json: Any
+) -> None:
+    """One event the database refuses: 200, counted with the database's reason; rest stored."""
+    from tests.conftest import REFUSED_INSTANCE
+
+    data = otlp_json(encode_spans(_spans(events=4)))
+    spans = data["resourceSpans"][0]["scopeSpans"][0]["spans"]
+    for span in spans:
+        for item in span["attributes"]:
+            if item["key"] == "provisioning.instance.id" and item["value"]["stringValue"] == "i-1":
+                item["value"]["stringValue"] = REFUSED_INSTANCE
+    client = ingest_app.test_client()
+    for _ in range(2):  # a replay stores nothing twice and sets the span aside once
+        response = _json_post(client, data)
+        assert response.status_code == 200, response.get_data(as_text=True)
+        partial = response.get_json()["partialSuccess"]
+        assert int(partial["rejectedSpans"]) == 1
+        assert "refused by the database" in partial["errorMessage"]
+        assert _counts(refusing_store) == (1, 3, 2, 1)
+    engine = create_store_engine(refusing_store, writer=False)
+    with session_factory(engine)() as session:
+        assert session.scalar(select(func.count()).select_from(RejectedSpan)) == 1
+    engine.dispose()
+
+
+def test_ingest_answers_503_only_while_the_database_is_down(
+    database_url: str, backend: str
+) -> None:
+    """A store that does not answer is a 503 with Retry-After; nothing is set aside."""
+    from tests.api.conftest import make_app
+
+    down = {
+        "sqlite": "sqlite:////nonexistent-dir/provlog.db",
+        "postgresql": "postgresql+psycopg://postgres@127.0.0.1:9/none?connect_timeout=2",
+        "mariadb": "mysql+pymysql://root@127.0.0.1:9/none?connect_timeout=2",
+    }[backend]
+    app = make_app(database_url)
+    app.config["PROVLOG_DATABASE_URL"] = down
+    served = _with_ingest(app)
+    try:
+        response = (
+            next(served)
+            .test_client()
+            .post("/v1/traces", data=encode_spans(_spans()).SerializeToString(), headers=PROTOBUF)
+        )
+        assert response.status_code == 503
+        assert response.headers["Retry-After"] == "5"
+        assert response.get_json()["error_code"] == 503
+    finally:
+        next(served, None)
+        app.extensions["provlog"]["engine"].dispose()
+    assert _counts(database_url) == (0, 0, 0, 0)
+
+
+def test_ids_that_differ_by_spaces_or_unicode_form_are_one_case_keeps_them_apart(
+    ingest_app: Any, database_url: str
+) -> None:
+    """'c1', ' c1 ' and 'c1' with a NUL are one cluster, 'C1' another, NFC and NFD 'é' one."""
+    client = ingest_app.test_client()
+    sent = ["c1", "c1 ", " c1", "c\x001", "C1", "caf\u00e9", "cafe\u0301"]
+    for cluster in sent:
+        body = encode_spans(_spans(cluster, tenant=" t-1 ", events=1)).SerializeToString()
+        response = client.post("/v1/traces", data=body, headers=PROTOBUF)
+        assert response.status_code == 200, response.get_data(as_text=True)
+    listed = client.get("/v2/clusters?limit=100").get_json()["clusters"]
+    assert sorted(cluster["id"] for cluster in listed) == sorted(["c1", "C1", "caf\u00e9"])
+    assert {cluster["project_id"] for cluster in listed} == {"t-1"}
+    for asked, found in [
+        ("c1", "c1"),
+        ("c1%20", "c1"),
+        ("%20c1", "c1"),
+        ("C1", "C1"),
+        ("caf%C3%A9", "caf\u00e9"),
+        ("cafe%CC%81", "caf\u00e9"),
+    ]:
+        response = client.get(f"/v2/clusters/{asked}")
+        assert response.status_code == 200, asked
+        assert response.get_json()["cluster"]["id"] == found
+        response = client.get(f"/v1.1/%20t-1/clusters/{asked}")
+        assert response.get_json()["cluster"]["id"] == found
+    assert client.get("/v2/clusters/c2").status_code == 404
+    assert client.get("/v2/clusters/c1%00").status_code == 400
+    events = client.get("/v2/clusters/c1/events?instance_id=%20i-last%20").get_json()["events"]
+    assert len(events) == 4  # one from each of the four runs sent as c1

@@ -398,3 +398,42 @@ def test_a_backlog_does_not_starve_other_writers(tmp_path):
     assert sum(1 for span_id in store.rows if int(span_id, 16) >= 10_000) == 10
     behind.close()
     live.close()
+
+
+def test_a_record_the_database_refuses_never_holds_up_the_spool(tmp_path, refusing_store):
+    """A refused record is set aside; its batch and all later ones are stored; the spool empties."""
+    from sqlalchemy import func, select
+
+    from otel_provlog.exporter.database import create_store_engine, session_factory
+    from otel_provlog.exporter.models import ClusterEvent, ProvisionStep, RejectedSpan
+    from tests.conftest import REFUSED_INSTANCE
+
+    records = []
+    for n in range(1, 36):
+        record = _record(n)
+        record["start_ns"], record["end_ns"] = n * 10**9, n * 10**9 + 1
+        record["parent_span_id"] = "00000000000000ff"
+        record["attributes"]["provisioning.instance.id"] = f"i-{n}"
+        records.append(record)
+    records[2]["attributes"]["provisioning.instance.id"] = REFUSED_INSTANCE
+    writer = spool.SpoolWriter(tmp_path / "spool")
+    for record in records:
+        writer.append(encode_record(record))
+    writer.close()
+    drain = Drain(tmp_path / "spool", refusing_store, upgrade=False, batch_records=10)
+    passes = 0
+    while drain.drain_once():
+        passes += 1
+    drain.close()
+    assert passes == 4
+    assert spool.list_segments(tmp_path / "spool") == []
+    counters = drain.counters
+    assert (counters.written, counters.rejected, counters.batches) == (34, 1, 4)
+    engine = create_store_engine(refusing_store, writer=False)
+    with session_factory(engine)() as session:
+        assert session.scalar(select(func.count()).select_from(ClusterEvent)) == 34
+        assert session.scalar(select(ProvisionStep.completed)) == 34
+        refused = session.execute(select(RejectedSpan.span_id, RejectedSpan.reason)).one()
+    engine.dispose()
+    assert refused.span_id == records[2]["span_id"]
+    assert refused.reason.startswith("refused by the database: ")

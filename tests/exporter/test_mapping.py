@@ -11,6 +11,7 @@ from otel_provlog.exporter.mapping import (
     EVENT_INFO_LIMIT,
     STACKTRACE_LIMIT,
     bound_text,
+    clean_id,
     clean_text,
     map_records,
     to_datetime,
@@ -89,6 +90,40 @@ def _one(record):
 def test_clean_text(value, limit, expected):
     """Text loses NULs and lone surrogates, is cut to its column, and non-scalars are dropped."""
     assert clean_text(value, limit) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "limit", "expected"),
+    [
+        ("c1", None, "c1"),
+        ("c1 ", None, "c1"),
+        ("\t c1\n", None, "c1"),
+        ("\u00a0c1\u3000", None, "c1"),  # Unicode spaces too
+        ("c\x001", None, "c1"),
+        ("C1", None, "C1"),  # case is kept
+        ("cafe\u0301", None, "caf\u00e9"),  # NFD becomes NFC
+        ("caf\u00e9", None, "caf\u00e9"),
+        ("\ufb01le", None, "\ufb01le"),  # NFC, not NFKC: a ligature stays
+        ("a b", None, "a b"),
+        ("x" * 300 + " ", 255, "x" * 255),
+        ("x" * 254 + " y", 255, "x" * 254),  # no trailing space left by the cut
+        ("  ", None, None),
+        ("", None, None),
+        (7, None, "7"),
+        (None, None, None),
+        (["c1"], None, None),
+    ],
+)
+def test_clean_id(value, limit, expected):
+    """An id is clean text in NFC without surrounding whitespace, case kept, or None."""
+    assert clean_id(value, limit) == expected
+
+
+@pytest.mark.parametrize("sent", ["c-1", " c-1", "c-1 ", "c-\x001", "c-1\u200a"])
+def test_ids_that_differ_only_by_surrounding_spaces_are_one(sent):
+    """Every way of writing the same cluster id maps to the same rows."""
+    (step,) = map_records([_record(attr.SPAN_STEP, attrs={attr.CLUSTER_ID: sent})]).steps
+    assert step["cluster_id"] == "c-1"
 
 
 def test_bound_text_keeps_head_and_tail_of_a_megabyte():

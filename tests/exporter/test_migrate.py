@@ -8,6 +8,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import MetaData, inspect, text
+from sqlalchemy.exc import IntegrityError
 
 from otel_provlog.exporter import migrate
 from otel_provlog.exporter.database import create_store_engine
@@ -179,4 +180,44 @@ def test_revision_0007_moves_old_failure_text_out_of_event_info(fresh_url):
     with engine.connect() as connection:
         restored = [tuple(row) for row in connection.execute(query)]
     assert restored == [(event["id"], event["event_info"]) for event in _old_events()]
+
+
+def _add_cluster(connection, cluster_id):
+    connection.execute(
+        text(
+            "INSERT INTO clusters (id, status, created_at, updated_at)"
+            " VALUES (:id, 'Unknown', '2026-01-01 00:00:00', '2026-01-01 00:00:00')"
+        ),
+        {"id": cluster_id},
+    )
+
+
+def test_revision_0008_makes_ids_exact_on_an_existing_store(fresh_url):
+    """After 0008, 'c1 ', 'C1' and 'c1' are three ids on every backend; rows and keys stay."""
+    engine = create_store_engine(fresh_url)
+    migrate.upgrade(engine, "0007")
+    with engine.begin() as connection:
+        _add_cluster(connection, "c1")
+        connection.execute(
+            text(
+                "INSERT INTO cluster_operations (id, cluster_id, step_type, status, created_at,"
+                " updated_at, trace_id, span_id) VALUES ('o-1', 'c1', 'creating', 'running',"
+                " '2026-01-01 00:00:00', '2026-01-01 00:00:00', 't', 's')"
+            )
+        )
+    migrate.upgrade(engine)
+    with engine.begin() as connection:
+        _add_cluster(connection, "c1 ")
+        _add_cluster(connection, "C1")
+        ids = connection.execute(text("SELECT id FROM clusters WHERE id = 'c1'")).scalars().all()
+        assert ids == ["c1"]
+        count = connection.execute(text("SELECT COUNT(*) FROM clusters")).scalar()
+        assert count == 3
+        owner = connection.execute(text("SELECT cluster_id FROM cluster_operations")).scalar()
+        assert owner == "c1"
+    with pytest.raises(IntegrityError), engine.begin() as connection:  # the key holds
+        connection.execute(text("UPDATE cluster_operations SET cluster_id = 'c2'"))
+    with engine.begin() as connection:  # MariaDB's padded keys could not hold both again
+        connection.execute(text("DELETE FROM clusters WHERE id = 'c1 '"))
+    migrate.downgrade(engine, "0007")
     engine.dispose()

@@ -12,7 +12,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import delete, func, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import OperationalError
 
 from otel_provlog import attributes as attr
 from otel_provlog.exporter import store
@@ -501,32 +501,47 @@ def test_expire_interrupts_silent_steps_and_a_late_span_still_ends_them(engine):
         assert session.get(Cluster, "c-1").status == "Active"
 
 
-def test_write_batch_retries_conflicts_then_gives_up(engine):
-    """A conflicting transaction is retried; after the last attempt the error is raised."""
+class Flaky:
+    """A session factory whose first ``fail_times`` transactions raise ``error`` at commit."""
+
+    def __init__(self, factory, fail_times, error):
+        self.factory, self.fail_times, self.error, self.failures = factory, fail_times, error, 0
+
+    @contextmanager
+    def begin(self):
+        """Run the transaction, then fail it while failures are left."""
+        with self.factory.begin() as session:
+            yield session
+            if self.failures < self.fail_times:
+                self.failures += 1
+                raise self.error
+
+
+def test_write_batch_retries_busy_transactions_then_gives_up(engine):
+    """A deadlock is retried; after the last attempt the error is raised, nothing set aside."""
     factory = session_factory(engine)
-    failures = []
-
-    class Flaky:
-        def __init__(self, fail_times):
-            self.fail_times = fail_times
-
-        @contextmanager
-        def begin(self):
-            with factory.begin() as session:
-                yield session
-                if len(failures) < self.fail_times:
-                    failures.append(1)
-                    raise IntegrityError("INSERT", {}, Exception("duplicate key"))
-
+    deadlock = OperationalError("INSERT", {}, Exception(1213, "Deadlock found"))
     records = _run()
-    result = write_batch(Flaky(2), records, attempts=3)
-    assert (result.written, result.retried) == (len(records), 2 * len(records))
-    assert len(failures) == 2
-    failures.clear()
-    with pytest.raises(IntegrityError):
-        write_batch(Flaky(5), records, attempts=2)
+    result = write_batch(Flaky(factory, 2, deadlock), records, attempts=3)
+    assert (result.written, result.retried, result.rejected) == (len(records), 2 * len(records), [])
+    flaky = Flaky(factory, 5, deadlock)
+    with pytest.raises(OperationalError):
+        write_batch(flaky, records, attempts=2)
+    assert flaky.failures == 2
     with pytest.raises(ValueError, match="attempts"):
         write_batch(factory, records, attempts=0)
+
+
+def test_an_unavailable_database_raises_at_once(engine):
+    """A refused connection is no reason to split the batch or set records aside: it raises."""
+    factory = session_factory(engine)
+    down = OperationalError("INSERT", {}, Exception(2003, "Can't connect to server"))
+    flaky = Flaky(factory, 5, down)
+    with pytest.raises(OperationalError):
+        write_batch(flaky, _run(), attempts=5)
+    assert flaky.failures == 1
+    with factory() as session:
+        assert session.scalar(select(func.count()).select_from(RejectedSpan)) == 0
 
 
 def test_a_lost_unique_key_race_is_retried_and_counted_once(engine, monkeypatch):
@@ -622,3 +637,90 @@ def test_writer_processes_of_overlapping_batches_keep_counts_exact(engine, datab
     _empty(factory)
     _write(factory, records)
     assert concurrent == _snapshot(factory)
+
+
+POISON = {  # a value as sent, and the backends whose database (or driver) refuses it
+    "lone surrogate": ("web\udc80", {"sqlite", "postgresql", "mariadb"}),
+    "NUL byte": ("web\x00x", {"postgresql"}),
+    "overlong": ("w" * 300, {"postgresql", "mariadb"}),
+}
+
+
+def _stored_without(factory, records, poisoned):
+    """The store's rows after writing ``records`` but the ``poisoned`` ones, once emptied."""
+    _empty(factory)
+    _write(factory, [r for r in records if all(r is not p for p in poisoned)])
+    return _snapshot(factory)
+
+
+def _set_aside(factory):
+    """The (span id, reason) of every rejected_spans row."""
+    with factory() as session:
+        return sorted(session.execute(select(RejectedSpan.span_id, RejectedSpan.reason)).all())
+
+
+@pytest.mark.parametrize("kind", sorted(POISON))
+def test_a_value_the_database_refuses_is_set_aside_and_the_rest_stored(
+    engine, backend, uncleaned_text, kind
+):
+    """One record the backend refuses goes to rejected_spans; every other one is stored."""
+    factory = session_factory(engine)
+    records = _run(events=3)
+    value, refusing = POISON[kind]
+    poisoned = records[2]  # an event of the first step
+    poisoned["attributes"][attr.INSTANCE_NAME] = value
+    result = write_batch(factory, records)
+    stored = _snapshot(factory)
+    if backend not in refusing:
+        assert (result.written, result.rejected) == (len(records), [])
+        return
+    assert result.written == len(records) - 1
+    (rejected,) = result.rejected
+    assert rejected.record is poisoned
+    assert rejected.reason.startswith("refused by the database: ")
+    assert _set_aside(factory) == [(poisoned["span_id"], rejected.reason)]
+    steps = {step["step_name"]: step for step in stored["provision_steps"]}
+    assert (steps["Launch"]["completed"], steps["Wait"]["completed"]) == (2, 2)
+    again = write_batch(factory, records)  # a replay stores nothing twice
+    assert (again.written, again.duplicates, len(again.rejected)) == (0, len(records) - 1, 1)
+    assert _snapshot(factory) == stored
+    assert _set_aside(factory) == [(poisoned["span_id"], rejected.reason)]
+    assert stored == _stored_without(factory, records, [poisoned])
+
+
+def test_records_a_constraint_refuses_are_isolated_in_a_large_batch(engine, refusing_store):
+    """Two events a database constraint refuses, among 204 records: the other 202 are stored."""
+    from tests.conftest import REFUSED_INSTANCE
+
+    factory = session_factory(engine)
+    records = []
+    for n in range(4):
+        records += _run(f"c-{n}", f"{n + 1:032x}", events=23)
+    poisoned = [records[5], records[150]]
+    for record in poisoned:
+        assert record["kind"] == attr.SPAN_EVENT
+        record["attributes"][attr.INSTANCE_ID] = REFUSED_INSTANCE
+    result = write_batch(factory, records)
+    assert len(records) == 204
+    assert result.written == 202
+    assert sorted(id(r.record) for r in result.rejected) == sorted(map(id, poisoned))
+    assert [span for span, _ in _set_aside(factory)] == sorted(r["span_id"] for r in poisoned)
+    assert all("refused" in reason for _, reason in _set_aside(factory))
+    stored = _snapshot(factory)
+    assert len(stored["cluster_events"]) == 4 * 2 * 23 - 2
+    assert stored == _stored_without(factory, records, poisoned)
+
+
+def test_the_rejected_row_of_a_refused_record_holds_no_refusable_value(engine, uncleaned_text):
+    """The rejected_spans row of a refused record holds no value a backend could refuse."""
+    factory = session_factory(engine)
+    records = _run(events=1)
+    records[1]["attributes"][attr.INSTANCE_NAME] = "\udc80\x00" + "é" * 300
+    records[1]["attributes"]["provisioning.extra"] = "\ud800 \x00"
+    result = write_batch(factory, records)
+    assert [rejected.record for rejected in result.rejected] == [records[1]]
+    with factory() as session:
+        (row,) = session.scalars(select(RejectedSpan)).all()
+    assert row.span_id == records[1]["span_id"]
+    assert row.payload.isascii()
+    assert json.loads(row.payload)["attributes"]["provisioning.extra"] == "\ud800 \x00"
