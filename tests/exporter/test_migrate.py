@@ -180,6 +180,7 @@ def test_revision_0007_moves_old_failure_text_out_of_event_info(fresh_url):
     with engine.connect() as connection:
         restored = [tuple(row) for row in connection.execute(query)]
     assert restored == [(event["id"], event["event_info"]) for event in _old_events()]
+    engine.dispose()
 
 
 def _add_cluster(connection, cluster_id):
