@@ -16,8 +16,9 @@ they were split into batches, or on how often a batch was replayed:
 - a step links to its operation (its parent span; the operation of its trace while only
   its marker is known) and its place in the operation's plan whichever arrives first;
   the cluster's status follows from the stored rows;
-- a record that cannot be used is kept in ``rejected_spans`` with the reason, and never
-  affects the others.
+- a record that cannot be used, or that its writer may not write (another tenant's or
+  another cluster's rows: :mod:`~otel_provlog.exporter.ownership`), is kept in
+  ``rejected_spans`` with the reason, and never affects the others.
 
 :func:`expire_stale_steps` ends the steps and operations whose process fell silent.
 """
@@ -39,8 +40,8 @@ from sqlalchemy import exists, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from otel_provlog.exporter import retention, store
-from otel_provlog.exporter.mapping import Rejected, bound_text, clean_text, map_records
+from otel_provlog.exporter import ownership, retention, store
+from otel_provlog.exporter.mapping import Rejected, bound_text, clean_text
 from otel_provlog.exporter.models import (
     REASON_LENGTH,
     SPAN_ID_LENGTH,
@@ -107,14 +108,19 @@ def _rejected_row(rejected: Rejected, at: datetime) -> dict[str, Any]:
     }
 
 
-def write_records(session: Session, records: Sequence[SpanRecord]) -> WriteResult:
+def write_records(
+    session: Session, records: Sequence[SpanRecord], *, scope: str | None = None
+) -> WriteResult:
     """Write one batch of span records inside the caller's transaction.
 
-    Concurrent writers of overlapping batches can make this raise
-    :class:`~sqlalchemy.exc.IntegrityError` (or a deadlock) on PostgreSQL and MariaDB; the
-    caller then rolls back and retries, as :func:`write_batch` does.
+    ``scope`` is the writer's tenant (None: unscoped); the spans it may not write are
+    rejected (:func:`~otel_provlog.exporter.ownership.admit`). Concurrent writers of
+    overlapping batches can make this raise :class:`~sqlalchemy.exc.IntegrityError` (or a
+    deadlock) on PostgreSQL and MariaDB; the caller then rolls back and retries, as
+    :func:`write_batch` does.
     """
-    mapped = map_records(records)
+    admission = ownership.admit(session, records, scope=scope)
+    mapped = admission.mapped
     result = WriteResult(duplicates=mapped.repeated, rejected=list(mapped.rejected))
     store.merge_clusters(session, mapped.clusters)
     operations_applied, operations_unchanged = store.merge_operations(
@@ -128,6 +134,7 @@ def write_records(session: Session, records: Sequence[SpanRecord]) -> WriteResul
     linked = (*mapped.operations, *mapped.operation_markers, *mapped.steps, *mapped.markers)
     store.link_steps(session, {row["trace_id"] for row in (*linked, *mapped.placeholders)})
     store.refresh_cluster_status(session, mapped.clusters)
+    admission.verify(session)
     if mapped.rejected:
         now = utcnow()
         store.add_rejected(session, [_rejected_row(item, now) for item in mapped.rejected])
@@ -150,14 +157,19 @@ def _retryable(error: IntegrityError | OperationalError) -> bool:
 
 
 def write_batch(
-    session_factory: sessionmaker[Session], records: Sequence[SpanRecord], *, attempts: int = 5
+    session_factory: sessionmaker[Session],
+    records: Sequence[SpanRecord],
+    *,
+    attempts: int = 5,
+    scope: str | None = None,
 ) -> WriteResult:
     """Write one batch in a transaction of its own, retrying when a concurrent writer interfered.
 
     A unique-key race (another writer stored the same span or step first), a deadlock or
     a lock timeout rolls the transaction back; it is tried again, up to ``attempts`` times
     in all, after a short randomised pause. The last error is raised. The result's
-    ``retried`` counts the records of every attempt after the first.
+    ``retried`` counts the records of every attempt after the first. ``scope`` is the
+    writer's tenant, as for :func:`write_records`.
 
     Raises:
         ValueError: when ``attempts`` is less than 1.
@@ -167,7 +179,7 @@ def write_batch(
     for attempt in range(1, attempts + 1):
         try:
             with session_factory.begin() as session:
-                result = write_records(session, records)
+                result = write_records(session, records, scope=scope)
             result.retried = len(records) * (attempt - 1)
             return result
         except (IntegrityError, OperationalError) as error:
