@@ -1,7 +1,7 @@
 """Who may write what: the tenant and cluster rules a batch passes before it is stored.
 
 Every batch, from OTLP ingest and from the local spool alike, goes through :func:`admit`
-inside the write transaction. It maps each record exactly as the writer will
+inside the write transaction. It maps the batch with the writer's own mapping
 (:func:`~otel_provlog.exporter.mapping.map_records`), so ownership is decided on the
 cleaned values that will be stored, and sets aside the spans the writer may not write,
 each with its reason (they end in ``rejected_spans`` like any unusable record).
@@ -19,10 +19,13 @@ none in particular. The rules:
   unscoped writer's span names its tenant);
 - a scoped writer writes only into traces whose stored operations and steps all belong to
   its tenant's clusters;
-- for every writer: a span whose own span id or parent span id is stored (as operation,
-  step or event) under another cluster is rejected, so nothing stored moves to another
-  cluster, counts into another cluster's step, or is linked across clusters; spans of one
-  batch that give one span id different clusters are all rejected;
+- for every writer: a span whose parent span id, or (for operations, steps and their
+  markers) own span id, is stored as an operation or step under another cluster is
+  rejected, so nothing stored moves to another cluster, counts into another cluster's
+  step, or is linked across clusters (an event is inserted once and never updated: one
+  repeating a stored event's id is a duplicate); spans of one batch that give one span id
+  different clusters are all rejected, and a record repeating the span id of a rejected
+  one is not written in its place;
 - an unscoped writer's span naming a tenant other than its stored cluster's is rejected;
   spans of one batch naming different tenants for a cluster without one are rejected;
 - the spans of a batch whose parent was rejected by these rules go with it (a rejected
@@ -32,8 +35,8 @@ Cluster ids are looked up with the database's own comparison (on MariaDB, ids th
 by trailing spaces are one id), so the owner found is the row the write would reach. The
 stored clusters are locked (``FOR UPDATE``) and the new ones inserted before anything else
 is written, so a concurrent writer cannot slip a cluster in between the check and the
-write: that conflict rolls the transaction back and :func:`~otel_provlog.exporter.writer.
-write_batch` retries it, and :meth:`Admission.verify` catches the same race on span ids.
+write: that conflict rolls the transaction back and ``write_batch`` retries it;
+:meth:`Admission.verify` catches the same race on span ids.
 """
 
 from __future__ import annotations
@@ -46,10 +49,10 @@ from sqlalchemy import String, insert, literal, select, union_all
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from otel_provlog.exporter.mapping import MappedRecords, Rejected, map_records
+from otel_provlog import attributes as attr
+from otel_provlog.exporter.mapping import MappedRecords, MappedSpan, Rejected, map_records
 from otel_provlog.exporter.models import (
     Cluster,
-    ClusterEvent,
     ClusterStatus,
     Operation,
     ProvisionStep,
@@ -92,6 +95,16 @@ class _Claim:
         return (self.own,) if self.parent is None else (self.own, self.parent)
 
     @property
+    def reaches(self) -> tuple[SpanKey, ...]:
+        """The span ids of the stored operations and steps it may change or count into.
+
+        An event is inserted once and never updated, so its own id reaches nothing stored.
+        """
+        if self.updates:
+            return self.keys
+        return () if self.parent is None else (self.parent,)
+
+    @property
     def clusters(self) -> set[str]:
         """The cluster ids a stored row of this span may carry."""
         return {self.cluster_id, self.target}
@@ -111,7 +124,7 @@ class Admission:
         Raises:
             OwnershipConflict: the batch must be retried (its check will then see the rows).
         """
-        for row_id, clusters in _stored_rows(session, self.expected, tables=_UPDATABLE):
+        for row_id, clusters in _stored_rows(session, self.expected):
             if clusters - self.expected[row_id]:
                 raise OwnershipConflict(f"row {row_id} was stored under another cluster")
 
@@ -120,32 +133,18 @@ def _quote(value: str) -> str:
     return repr(value if len(value) <= 64 else value[:64] + "...")
 
 
-def _claim(index: int, record: object) -> _Claim | None:
-    """Map one record as the writer will; None when it is unusable (the writer says why)."""
-    mapped = map_records([record])  # type: ignore[list-item]
-    rows = (
-        mapped.operations
-        or mapped.operation_markers
-        or mapped.steps
-        or mapped.markers
-        or mapped.events
-    )
-    if not rows or not isinstance(record, Mapping):
-        return None
-    row = rows[0]
-    ((cluster_id, info),) = mapped.clusters.items()
-    trace_id: str = row["trace_id"]
-    own = (trace_id, str(record["span_id"]).lower())
-    parent = record.get("parent_span_id")
+def _claim(span: MappedSpan) -> _Claim:
+    trace_id = span.trace_id
+    parent = span.parent_span_id
     return _Claim(
-        index=index,
-        cluster_id=cluster_id,
-        target=cluster_id,
-        tenant_id=info["tenant_id"],
+        index=span.position,
+        cluster_id=span.cluster_id,
+        target=span.cluster_id,
+        tenant_id=span.tenant_id,
         trace_id=trace_id,
-        own=own,
-        parent=None if parent is None else (trace_id, str(parent).lower()),
-        updates=not mapped.events,
+        own=(trace_id, span.span_id),
+        parent=None if parent is None else (trace_id, parent),
+        updates=span.kind != attr.SPAN_EVENT,
     )
 
 
@@ -173,20 +172,14 @@ def _clusters(session: Session, asked: Iterable[str]) -> dict[str, tuple[str, st
     return {v: (stored, tenants[stored]) for v, stored in found.items() if stored in tenants}
 
 
-_TABLES: Final = (Operation, ProvisionStep, ClusterEvent)
-_UPDATABLE: Final = (Operation, ProvisionStep)
+_TABLES: Final = (Operation, ProvisionStep)
 
 
-def _stored_rows(
-    session: Session,
-    row_ids: Iterable[str],
-    *,
-    tables: Sequence[type[Operation] | type[ProvisionStep] | type[ClusterEvent]] = _TABLES,
-) -> Iterable[tuple[str, set[str]]]:
-    """Yield (row id, the clusters of the rows with that id) for the stored rows."""
+def _stored_rows(session: Session, row_ids: Iterable[str]) -> Iterable[tuple[str, set[str]]]:
+    """Yield (row id, the clusters of the stored operations and steps with that id)."""
     found: dict[str, set[str]] = {}
     for chunk in _chunks(row_ids):
-        for model in tables:
+        for model in _TABLES:
             query = select(model.id, model.cluster_id).where(model.id.in_(chunk))
             for row_id, cluster_id in session.execute(query):
                 found.setdefault(row_id, set()).add(cluster_id)
@@ -197,7 +190,7 @@ def _trace_owners(session: Session, trace_ids: Iterable[str]) -> dict[str, set[s
     """Return trace id -> the tenants of the clusters of its stored operations and steps."""
     owners: dict[str, set[str | None]] = {}
     for chunk in _chunks(trace_ids):
-        for model in _UPDATABLE:
+        for model in _TABLES:
             query = (
                 select(model.trace_id, Cluster.tenant_id)
                 .join(Cluster, Cluster.id == model.cluster_id)
@@ -301,40 +294,48 @@ def admit(session: Session, records: Sequence[Any], *, scope: str | None) -> Adm
     call :meth:`Admission.verify` after the write. The rejected records are in
     ``mapped.rejected`` with their reasons, next to the records the mapping could not use.
     """
-    claims = [c for c in (_claim(i, r) for i, r in enumerate(records)) if c is not None]
+    mapped = map_records(records)
+    claims = [_claim(span) for span in mapped.spans]
     clusters = _clusters(session, {c.cluster_id for c in claims})
     for claim in claims:  # the row the database will reach is the cluster of the span
         if claim.cluster_id in clusters:
             claim.target = clusters[claim.cluster_id][0]
     refused = _batch_conflicts(claims, scope)
-    row_ids = {span_row_id(*key) for claim in claims for key in claim.keys}
-    stored_rows = dict(_stored_rows(session, row_ids))
+    reached = {key for claim in claims for key in claim.reaches}
+    row_ids = {key: span_row_id(*key) for key in reached}
+    stored_rows = dict(_stored_rows(session, row_ids.values()))
     owners = _trace_owners(session, {c.trace_id for c in claims}) if scope is not None else {}
     for claim in claims:
         if claim.index in refused:
             continue
         reason = _cluster_reason(claim, clusters.get(claim.cluster_id), scope)
-        for key in claim.keys:
-            if reason is None and stored_rows.get(span_row_id(*key), set()) - claim.clusters:
+        for key in claim.reaches:
+            if reason is None and stored_rows.get(row_ids[key], set()) - claim.clusters:
                 reason = f"span {key[1]} of trace {key[0]} is stored under another cluster"
         if reason is None and owners.get(claim.trace_id, set()) - {scope}:
             reason = f"trace {claim.trace_id} holds spans of another tenant's clusters"
         if reason is not None:
             refused[claim.index] = reason
     _cascade(claims, refused)
-    kept = [record for i, record in enumerate(records) if i not in refused]
-    mapped = map_records(kept)
+    if refused:
+        # Only what was checked is written: a record repeating the span id of a rejected
+        # one stays a duplicate (it would be mapped in its place otherwise).
+        checked = {claim.index for claim in claims if claim.index not in refused}
+        unusable = {id(item.record) for item in mapped.rejected}
+        repeated = mapped.repeated
+        mapped = map_records(
+            [r for i, r in enumerate(records) if i in checked or id(r) in unusable]
+        )
+        mapped.repeated = repeated
+        mapped.rejected.extend(Rejected(records[i], why) for i, why in sorted(refused.items()))
     if scope is not None:
         for info in mapped.clusters.values():
             info["tenant_id"] = scope
-    mapped.rejected.extend(Rejected(records[i], reason) for i, reason in sorted(refused.items()))
     _insert_new_clusters(session, mapped, clusters)
     admission = Admission(mapped)
     for claim in claims:
-        if claim.index in refused:
-            continue
-        for key in claim.keys if claim.updates else claim.keys[1:]:
-            row_id = span_row_id(*key)
-            if row_id not in stored_rows:
-                admission.expected.setdefault(row_id, set()).update(claim.clusters)
+        if claim.index not in refused:
+            for key in claim.reaches:
+                if row_ids[key] not in stored_rows:
+                    admission.expected.setdefault(row_ids[key], set()).update(claim.clusters)
     return admission

@@ -8,11 +8,12 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, or_, select
+from sqlalchemy import delete, func, or_, select
 
 from otel_provlog import attributes as attr
 from otel_provlog.exporter.database import session_factory
 from otel_provlog.exporter.models import (
+    Base,
     Cluster,
     ClusterEvent,
     Operation,
@@ -165,7 +166,7 @@ ATTACKS: dict[str, tuple[list[dict[str, Any]], str | None]] = {
     "its step's marker": ([rec(STEP_START, "c-a", trace=TB, parent=STEP_B1)], ELSEWHERE),
     "its operation's id": ([rec(OPERATION, "c-a", trace=TB, span=OP_B, error=True)], ELSEWHERE),
     "its operation's marker": ([rec(OPERATION_START, "c-a", trace=TB, parent=OP_B)], ELSEWHERE),
-    "its event's id": ([rec(EVENT, "c-a", trace=TB, span=EVENT_B, parent=_span())], ELSEWHERE),
+    "its event's id": ([rec(EVENT, "c-a", trace=TB, span=EVENT_B, parent=_span())], TRACE),
     "its operation as parent": ([rec(STEP, "c-a", trace=TB, parent=OP_B, error=True)], ELSEWHERE),
     "another operation in its trace": ([rec(OPERATION, "c-a", trace=TB, error=True)], TRACE),
     "its tenant named": ([rec(STEP, "c-new", tenant="t-b")], "names another tenant"),
@@ -206,6 +207,27 @@ def test_a_scoped_writer_never_changes_another_tenants_rows(engine: Any, attack:
         assert any(reason in text for text in stored)
     else:
         assert result.rejected == [] or OTHER_TENANT in result.rejected[0].reason
+
+
+def test_a_span_repeating_a_rejected_one_is_not_written_in_its_place(engine: Any) -> None:
+    """The first of two records with one span id is rejected: the second stays a duplicate."""
+    factory = session_factory(engine)
+    _seed(factory)
+    before = _theirs(factory)
+    span = _span()
+    result = write_batch(
+        factory,
+        [
+            rec(EVENT, "c-a", trace=TB, span=span, parent=_span(), tenant="t-b"),
+            rec(EVENT, "c-a", trace=TB, span=span, parent=STEP_B1, error=True),
+        ],
+        scope="t-a",
+    )
+    assert [item.reason for item in result.rejected] == [
+        "names another tenant ('t-b') than the writer's"
+    ]
+    assert (result.written, result.duplicates) == (0, 1)
+    assert _theirs(factory) == before
 
 
 def test_a_scoped_writers_spans_get_its_tenant_whatever_the_order(engine: Any) -> None:
@@ -326,10 +348,10 @@ _record = st.builds(
 def test_hostile_batches_never_change_another_tenants_rows(engine: Any, batch: Any) -> None:
     """Generated batches of a scoped writer, with the victim's ids: its rows never change."""
     factory = session_factory(engine)
-    with factory() as session:
-        seeded = session.get(Cluster, "c-b") is not None
-    if not seeded:
-        _seed(factory)
+    with factory.begin() as session:
+        for table in reversed(Base.metadata.sorted_tables):
+            session.execute(delete(table))
+    _seed(factory)
     before = _theirs(factory)
     write_batch(factory, batch, scope="t-a")
     assert _theirs(factory) == before
