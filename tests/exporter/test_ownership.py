@@ -190,7 +190,9 @@ ATTACKS: dict[str, tuple[list[dict[str, Any]], str | None]] = {
 
 
 @pytest.mark.parametrize("attack", sorted(ATTACKS))
-def test_a_scoped_writer_never_changes_another_tenants_rows(engine: Any, attack: str) -> None:
+def test_a_scoped_writer_never_changes_another_tenants_rows(
+    engine: Any, backend: str, attack: str
+) -> None:
     """Each attack is rejected with its reason; the victim's rows stay; the writer's run is kept."""
     factory = session_factory(engine)
     _seed(factory)
@@ -205,8 +207,10 @@ def test_a_scoped_writer_never_changes_another_tenants_rows(engine: Any, attack:
         with factory() as session:
             stored = session.scalars(select(RejectedSpan.reason)).all()
         assert any(reason in text for text in stored)
-    else:
-        assert result.rejected == [] or OTHER_TENANT in result.rejected[0].reason
+    elif attack == "a trailing space" and backend == "mariadb":  # one id there: c-b's
+        assert OTHER_TENANT in result.rejected[0].reason
+    else:  # another cluster, of the writer's tenant
+        assert result.rejected == []
 
 
 def test_a_span_repeating_a_rejected_one_is_not_written_in_its_place(engine: Any) -> None:
