@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,7 +12,8 @@ from hypothesis import strategies as st
 from sqlalchemy import delete, func, or_, select
 
 from otel_provlog import attributes as attr
-from otel_provlog.exporter.database import session_factory
+from otel_provlog.exporter.database import create_store_engine, session_factory
+from otel_provlog.exporter.drain import Drain
 from otel_provlog.exporter.models import (
     Base,
     Cluster,
@@ -22,6 +24,8 @@ from otel_provlog.exporter.models import (
     span_row_id,
 )
 from otel_provlog.exporter.ownership import OwnershipConflict, admit
+from otel_provlog.exporter.records import encode_record
+from otel_provlog.exporter.spool import SpoolWriter
 from otel_provlog.exporter.writer import write_batch
 
 T0 = 1_780_000_000_000_000_000
@@ -266,6 +270,43 @@ def test_unscoped_writers_never_move_rows_or_change_a_tenant(engine: Any) -> Non
     assert _theirs(factory) == before
     same_cluster = write_batch(factory, [rec(EVENT, "c-b", trace=TB, parent=STEP_B1)])
     assert same_cluster.rejected == []
+
+
+def test_the_spool_path_applies_the_same_rules(database_url: str, tmp_path: Path) -> None:
+    """The drain writes unscoped through the same check: no row moves, no tenant changes."""
+    engine = create_store_engine(database_url)
+    factory = session_factory(engine)
+    try:
+        _seed(factory)
+        before = _theirs(factory)
+        writer = SpoolWriter(tmp_path / "spool")
+        for record in (
+            rec(STEP, "c-a", trace=TB, span=STEP_B1, error=True),
+            rec(STEP, "c-b", tenant="t-a"),
+            rec(STEP, "c-free", tenant="t-f"),
+        ):
+            writer.append(encode_record(record))
+        writer.close()
+        drain = Drain(tmp_path / "spool", database_url, upgrade=False)
+        try:
+            assert drain.drain_once() == 3
+        finally:
+            drain.close()
+        with factory() as session:
+            reasons = sorted(session.scalars(select(RejectedSpan.reason)))
+            claimed = session.get(Cluster, "c-free")
+        assert len(reasons) == 2
+        assert "belongs to tenant 't-b', the span names 't-a'" in reasons[0]
+        assert ELSEWHERE in reasons[1]
+        assert claimed is not None
+        assert claimed.tenant_id == "t-f"
+        after = _theirs(factory)
+        for rows in (before, after):  # c-free took its tenant and its step: t-b's stay
+            for table, found in rows.items():
+                rows[table] = [r for r in found if "c-free" not in (r["id"], r.get("cluster_id"))]
+        assert after == before
+    finally:
+        engine.dispose()
 
 
 def test_only_an_unscoped_writer_gives_a_cluster_without_tenant_its_tenant(engine: Any) -> None:
