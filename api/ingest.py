@@ -14,8 +14,10 @@ Point any OpenTelemetry SDK's OTLP/HTTP exporter, or an OpenTelemetry Collector'
 - the answer is an ``ExportTraceServiceResponse`` in the request's encoding, whose
   ``partial_success`` counts the spans that could not be used and says why;
 - when authentication is on, the credential needs the ``writer`` (or ``admin``) role; a
-  writer of one tenant cannot write spans naming another tenant, nor spans about a cluster
-  stored under another tenant (they are rejected as partial success);
+  writer of one tenant writes for that tenant only, by the rules of
+  :mod:`otel_provlog.exporter.ownership` (its spans get its tenant; spans naming another
+  tenant, or reaching another tenant's clusters, traces or rows, are rejected as partial
+  success);
 - a span the database refuses (a value no cleaning caught) is set aside in
   ``rejected_spans`` and counted in ``partial_success`` with the database's reason; the
   other spans are stored;
@@ -32,19 +34,15 @@ from __future__ import annotations
 import logging
 import threading
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, Final
 
 from flask import Blueprint, Response, current_app, request
-from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from otel_provlog.api.auth import Principal, require_write
+from otel_provlog.api.auth import require_write
 from otel_provlog.api.errors import ApiError
-from otel_provlog.attributes import CLUSTER_ID as CLUSTER_ATTRIBUTE
-from otel_provlog.attributes import TENANT_ID
-from otel_provlog.exporter.records import SpanRecord
 
 __all__ = ["MAX_BODY_BYTES", "PROTOBUF", "blueprint", "openapi_paths"]
 
@@ -94,47 +92,6 @@ def _body() -> bytes:
     return body
 
 
-def _foreign(
-    session: Session, principal: Principal, records: Sequence[SpanRecord]
-) -> tuple[list[SpanRecord], list[str]]:
-    """Split ``records`` into those ``principal`` may write and reasons for the others."""
-    if principal.tenant_scope is None:
-        return list(records), []
-    from otel_provlog.exporter.mapping import clean_id
-    from otel_provlog.exporter.models import Cluster
-
-    tenant = principal.tenant_scope
-    cluster_ids = {clean_id(r["attributes"].get(CLUSTER_ATTRIBUTE)) for r in records}
-    found = session.execute(
-        select(Cluster.id, Cluster.tenant_id).where(
-            Cluster.id.in_(sorted(i for i in cluster_ids if i is not None))
-        )
-    )
-    owners = {row.id: row.tenant_id for row in found}
-    refused: set[str] = set()
-    for record in records:
-        named = clean_id(record["attributes"].get(TENANT_ID))
-        owner = owners.get(clean_id(record["attributes"].get(CLUSTER_ATTRIBUTE)))
-        if (named is not None and named != tenant) or owner not in (None, tenant):
-            refused.add(record["span_id"])
-    while True:  # the children of a refused span (a step's events) go with it
-        more = {
-            r["span_id"]
-            for r in records
-            if r["parent_span_id"] in refused and r["span_id"] not in refused
-        }
-        if not more:
-            break
-        refused |= more
-    allowed = [r for r in records if r["span_id"] not in refused]
-    reasons = [
-        f"span {r['span_id']}: belongs to another tenant"
-        for r in records
-        if r["span_id"] in refused
-    ]
-    return allowed, reasons
-
-
 def _span_id(record: object) -> str:
     return str(record.get("span_id") or "?") if isinstance(record, Mapping) else "?"
 
@@ -175,14 +132,10 @@ def export_traces() -> Response:
     except OtlpPayloadError as error:
         raise ApiError(400, str(error)) from None
     reasons = list(result.rejected)
-    sessions = _sessions()
     try:
         records = result.records
-        if records and principal.tenant_scope is not None:
-            with sessions() as session:
-                records, foreign = _foreign(session, principal, records)
-            reasons.extend(foreign)
-        written = write_batch(sessions, records) if records else None
+        scope = principal.tenant_scope
+        written = write_batch(_sessions(), records, scope=scope) if records else None
     except SQLAlchemyError:
         logger.exception("OTLP ingest: the store does not answer")
         raise ApiError(

@@ -32,7 +32,7 @@ import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from otel_provlog import attributes as attr
 from otel_provlog.exporter.models import (
@@ -53,6 +53,7 @@ __all__ = [
     "PLAN_LIMIT",
     "STACKTRACE_LIMIT",
     "MappedRecords",
+    "MappedSpan",
     "Rejected",
     "RowMap",
     "bound_text",
@@ -88,6 +89,19 @@ class Rejected:
     reason: str
 
 
+class MappedSpan(NamedTuple):
+    """Who one mapped record says it is, with the values the writer stores (for ownership)."""
+
+    position: int
+    """Its index in the batch."""
+    kind: str
+    trace_id: str
+    span_id: str
+    parent_span_id: str | None
+    cluster_id: str
+    tenant_id: str | None
+
+
 @dataclass(frozen=True, slots=True)
 class _Mapped:
     kind: str
@@ -109,7 +123,7 @@ class MappedRecords:
     ``clusters`` maps each cluster id to ``name``, ``tenant_id`` (None when no record gave
     one), ``first_at`` and ``last_at`` (the earliest start and latest end of its records).
     ``repeated`` counts records whose (trace id, span id) came earlier in the same batch;
-    only the first is mapped.
+    only the first is mapped. ``spans`` says who each mapped record is.
     """
 
     clusters: dict[str, RowMap] = field(default_factory=dict)
@@ -121,6 +135,7 @@ class MappedRecords:
     placeholders: list[RowMap] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
     repeated: int = 0
+    spans: list[MappedSpan] = field(default_factory=list)
 
 
 def clean_text(value: object, limit: int | None = None) -> str | None:
@@ -399,7 +414,7 @@ def map_records(records: Iterable[Mapping[str, Any]]) -> MappedRecords:
         attr.SPAN_STEP_START: mapped.markers,
         attr.SPAN_EVENT: mapped.events,
     }
-    for record in records:
+    for index, record in enumerate(records):
         try:
             item = _map_record(record)
         except (ValueError, TypeError, AttributeError) as error:
@@ -409,8 +424,19 @@ def map_records(records: Iterable[Mapping[str, Any]]) -> MappedRecords:
             mapped.repeated += 1
             continue
         seen.add(item.key)
+        cluster_id = item.row["cluster_id"]
+        mapped.spans.append(
+            MappedSpan(
+                index,
+                item.kind,
+                *item.key,
+                item.parent_span_id,
+                cluster_id,
+                item.cluster["tenant_id"],
+            )
+        )
         tables[item.kind].append(item.row)
-        _merge_cluster(mapped.clusters, item.row["cluster_id"], item.cluster)
+        _merge_cluster(mapped.clusters, cluster_id, item.cluster)
         if item.kind == attr.SPAN_EVENT:
             _add_placeholder(placeholders, item)
     mapped.placeholders = list(placeholders.values())

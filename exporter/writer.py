@@ -17,7 +17,9 @@ they were split into batches, or on how often a batch was replayed:
 - a step links to its operation (its parent span; the operation of its trace while only
   its marker is known) and its place in the operation's plan whichever arrives first;
   the cluster's status follows from the stored rows;
-- a record that cannot be used, or that the database refuses, is kept in
+- a record that cannot be used, that the database refuses, or that its writer may not
+  write (another tenant's or another cluster's rows: :mod:`~otel_provlog.exporter.ownership`),
+  is kept in
   ``rejected_spans`` with the reason, and never affects the others.
 
 :func:`expire_stale_steps` ends the steps and operations whose process fell silent, and
@@ -40,9 +42,9 @@ from typing import Any, Final
 from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from otel_provlog.exporter import database_errors, retention, store
+from otel_provlog.exporter import database_errors, ownership, retention, store
 from otel_provlog.exporter.database_errors import Failure
-from otel_provlog.exporter.mapping import Rejected, bound_text, clean_text, map_records
+from otel_provlog.exporter.mapping import Rejected, bound_text, clean_text
 from otel_provlog.exporter.models import (
     REASON_LENGTH,
     SPAN_ID_LENGTH,
@@ -125,14 +127,19 @@ def _ascii_row(row: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def write_records(session: Session, records: Sequence[SpanRecord]) -> WriteResult:
+def write_records(
+    session: Session, records: Sequence[SpanRecord], *, scope: str | None = None
+) -> WriteResult:
     """Write one batch of span records inside the caller's transaction.
 
-    Concurrent writers of overlapping batches can make this raise
-    :class:`~sqlalchemy.exc.IntegrityError` (or a deadlock) on PostgreSQL and MariaDB; the
-    caller then rolls back and retries, as :func:`write_batch` does.
+    ``scope`` is the writer's tenant (None: unscoped); the spans it may not write are
+    rejected (:func:`~otel_provlog.exporter.ownership.admit`). Concurrent writers of
+    overlapping batches can make this raise :class:`~sqlalchemy.exc.IntegrityError` (or a
+    deadlock) on PostgreSQL and MariaDB; the caller then rolls back and retries, as
+    :func:`write_batch` does.
     """
-    mapped = map_records(records)
+    admission = ownership.admit(session, records, scope=scope)
+    mapped = admission.mapped
     result = WriteResult(duplicates=mapped.repeated, rejected=list(mapped.rejected))
     store.merge_clusters(session, mapped.clusters)
     operations_applied, operations_unchanged = store.merge_operations(
@@ -152,6 +159,7 @@ def write_records(session: Session, records: Sequence[SpanRecord]) -> WriteResul
         {row["cluster_id"] for row in linked}
         | {row["cluster_id"] for row in new_events if not row["successful"]},
     )
+    admission.verify(session)
     if mapped.rejected:
         now = utcnow()
         store.add_rejected(session, [_rejected_row(item, now) for item in mapped.rejected])
@@ -167,9 +175,12 @@ def _pause(attempt: int) -> None:
 class _Batches:
     """Writes one batch, splitting it until the records the database refuses are isolated."""
 
-    def __init__(self, session_factory: sessionmaker[Session], attempts: int) -> None:
+    def __init__(
+        self, session_factory: sessionmaker[Session], attempts: int, scope: str | None
+    ) -> None:
         self.session_factory = session_factory
         self.attempts = attempts
+        self.scope = scope
         self.result = WriteResult()
         self.refused: list[Rejected] = []
 
@@ -202,9 +213,15 @@ class _Batches:
             self.result.retried += len(records) if again else 0
             try:
                 with self.session_factory.begin() as session:
-                    result = write_records(session, records)
+                    result = write_records(session, records, scope=self.scope)
             except Exception as error:
-                failure = database_errors.classify(error)
+                # A concurrent writer changed what the ownership check saw: the whole batch
+                # again (its check then sees those rows), as for a deadlock.
+                failure = (
+                    Failure.BUSY
+                    if isinstance(error, ownership.OwnershipConflict)
+                    else database_errors.classify(error)
+                )
                 invalidated = getattr(error, "connection_invalidated", False)
                 if failure is None or (failure is Failure.UNAVAILABLE and not invalidated):
                     raise
@@ -259,7 +276,11 @@ class _Batches:
 
 
 def write_batch(
-    session_factory: sessionmaker[Session], records: Sequence[SpanRecord], *, attempts: int = 5
+    session_factory: sessionmaker[Session],
+    records: Sequence[SpanRecord],
+    *,
+    attempts: int = 5,
+    scope: str | None = None,
 ) -> WriteResult:
     """Write one batch in a transaction of its own; no record the database refuses holds it up.
 
@@ -277,14 +298,15 @@ def write_batch(
       reason, and appear in the result's ``rejected``; all the others are stored.
 
     Replaying a batch stores nothing twice and sets each refused record aside once. The
-    result's ``retried`` counts the records of every attempt after a failed one.
+    result's ``retried`` counts the records of every attempt after a failed one. ``scope`` is the
+    writer's tenant, as for :func:`write_records`.
 
     Raises:
         ValueError: when ``attempts`` is less than 1.
     """
     if attempts < 1:
         raise ValueError(f"attempts must be at least 1, got {attempts}")
-    batches = _Batches(session_factory, attempts)
+    batches = _Batches(session_factory, attempts, scope)
     batches.write(list(records), again=False)
     batches.set_aside()
     return batches.result

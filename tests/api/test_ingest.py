@@ -328,3 +328,86 @@ def test_ids_that_differ_by_spaces_or_unicode_form_are_one_case_keeps_them_apart
     assert client.get("/v2/clusters/c1%00").status_code == 400
     events = client.get("/v2/clusters/c1/events?instance_id=%20i-last%20").get_json()["events"]
     assert len(events) == 4  # one from each of the four runs sent as c1
+
+
+def _kind(span: dict[str, Any]) -> str:
+    return next(
+        a["value"]["stringValue"] for a in span["attributes"] if a["key"] == "provisioning.span"
+    )
+
+
+def _json_spans(otlp_json: Any, *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+    data = otlp_json(encode_spans(_spans(*args, **kwargs)))
+    spans: list[dict[str, Any]] = data["resourceSpans"][0]["scopeSpans"][0]["spans"]
+    return spans
+
+
+def _set(span: dict[str, Any], key: str, value: str | None) -> dict[str, Any]:
+    """Set (or, with None, remove) a string attribute of an OTLP JSON span."""
+    kept = [a for a in span["attributes"] if a["key"] != key]
+    if value is not None:
+        kept.append({"key": key, "value": {"stringValue": value}})
+    return {**span, "attributes": kept}
+
+
+def _rows_of(url: str, clusters: list[str]) -> dict[str, list[dict[str, Any]]]:
+    engine = create_store_engine(url, writer=False)
+    try:
+        with session_factory(engine)() as session:
+            found: dict[str, list[dict[str, Any]]] = {}
+            for model in (Cluster, ProvisionStep, ClusterEvent):
+                column = model.id if model is Cluster else model.cluster_id
+                query = select(*model.__table__.columns).where(column.in_(clusters))
+                rows = session.execute(query.order_by(model.id)).mappings()
+                found[model.__tablename__] = [dict(row) for row in rows]
+            return found
+    finally:
+        engine.dispose()
+
+
+def _post_json(client: Any, spans: list[dict[str, Any]], headers: dict[str, str]) -> Any:
+    body = {"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]}
+    response = client.post(
+        "/v1/traces", data=json.dumps(body), headers={"Content-Type": "application/json", **headers}
+    )
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return response.get_json()
+
+
+def test_a_tenants_writer_cannot_reach_another_tenants_rows(
+    ingest_token_app: Any, bearer: Any, database_url: str, otlp_json: Any
+) -> None:
+    """Cleaned ids, borrowed trace and span ids, a cluster without tenant: all rejected."""
+    client = ingest_token_app.test_client()
+    theirs = _json_spans(otlp_json, "c-2", tenant="t-2")
+    free = [_set(s, "provisioning.tenant.id", None) for s in _json_spans(otlp_json, "c-free")]
+    for spans in (theirs, free):
+        assert _post_json(client, spans, bearer("admin")) == {}
+    before = _rows_of(database_url, ["c-2", "c-free"])
+    step = next(s for s in theirs if _kind(s) == "step")
+    event = next(s for s in _json_spans(otlp_json, "c-1") if _kind(s) == "event")
+    hostile = [
+        _set(s, "provisioning.cluster.id", "c-2\u0000")
+        for s in _json_spans(otlp_json, "c-9")
+        if _kind(s) == "event"
+    ]
+    hostile += [
+        {**event, "traceId": step["traceId"], "parentSpanId": step["spanId"]},
+        {
+            **_set(_set(step, "provisioning.cluster.id", "c-1"), "provisioning.tenant.id", None),
+            "status": {"code": 2},
+        },
+        _set(_set(event, "provisioning.cluster.id", "c-free"), "provisioning.span", "event"),
+    ]
+    mine = [_set(s, "provisioning.tenant.id", None) for s in _json_spans(otlp_json, "c-1")]
+    partial = _post_json(client, [*hostile, *mine], bearer("writer"))["partialSuccess"]
+    assert int(partial["rejectedSpans"]) == len(hostile)
+    message = partial["errorMessage"]
+    assert message.count("belongs to another tenant") == 3
+    assert message.count("stored under another cluster") == 2
+    assert "cluster 'c-free' has no tenant" in message
+    assert _rows_of(database_url, ["c-2", "c-free"]) == before
+    assert _counts(database_url) == (3, 9, 6, 3)
+    mine_read = client.get("/v2/clusters/c-1", headers=bearer("reader"))
+    assert mine_read.get_json()["cluster"]["project_id"] == "t-1"
+    assert client.get("/v2/clusters/c-free/events", headers=bearer("reader")).status_code == 404
