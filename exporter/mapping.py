@@ -28,6 +28,7 @@ step (the parent span) without asking the database.
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -144,6 +145,8 @@ def clean_text(value: object, limit: int | None = None) -> str | None:
     Numbers and booleans become their text; NUL bytes are removed, lone surrogates become
     U+FFFD, and the text is cut to ``limit`` characters.
     """
+    if type(value) is str and value.isascii() and "\x00" not in value:
+        return value if limit is None or len(value) <= limit else value[:limit]  # most text
     if isinstance(value, str):
         text = value
     elif isinstance(value, bool | int | float):
@@ -172,7 +175,9 @@ def clean_id(value: object, limit: int | None = None) -> str | None:
     text = clean_text(value)
     if text is None:
         return None
-    text = unicodedata.normalize("NFC", text).strip()
+    if not text.isascii():  # ASCII is NFC already
+        text = unicodedata.normalize("NFC", text)
+    text = text.strip()
     if limit is not None and len(text) > limit:
         text = text[:limit].rstrip()
     return text or None
@@ -271,6 +276,12 @@ def _failure_text(
     return bound_text(info, EVENT_INFO_LIMIT), stacktrace or None
 
 
+@functools.lru_cache(maxsize=1024)
+def _step_row_id(trace_id: str, span_id: str) -> str:
+    """:func:`span_row_id` of an event's step: the events of a batch share a few steps."""
+    return span_row_id(trace_id, span_id)
+
+
 def _map_record(record: Mapping[str, Any]) -> _Mapped:
     """Map one record, or raise :class:`ValueError` saying why it cannot be used."""
     if not isinstance(record, Mapping):
@@ -357,7 +368,7 @@ def _map_record(record: Mapping[str, Any]) -> _Mapped:
         row |= {
             "id": span_row_id(trace_id, span_id),
             "span_id": span_id,
-            "provision_step_id": span_row_id(trace_id, parent_id),
+            "provision_step_id": _step_row_id(trace_id, parent_id),
             "node_group_id": clean_id(attributes.get(attr.NODE_GROUP_ID), EXTERNAL_ID_LENGTH),
             "instance_id": clean_id(attributes.get(attr.INSTANCE_ID), EXTERNAL_ID_LENGTH),
             "instance_name": clean_text(attributes.get(attr.INSTANCE_NAME), NAME_LENGTH),

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from otel_provlog import attributes as attr
 from otel_provlog.exporter.mapping import (
@@ -419,3 +422,27 @@ def test_repeated_spans_clusters_and_placeholders():
     assert placeholder["id"] == span_row_id(TRACE, STEP)
     assert placeholder["span_id"] == STEP
     assert (placeholder["created_at"], placeholder["step_name"]) == (to_datetime(T0), "")
+
+
+@given(st.text(), st.none() | st.integers(0, 40))
+def test_clean_text_keeps_what_every_backend_stores_and_nothing_else(text, limit):
+    """Cleaned text has no NUL, encodes as UTF-8, respects the limit and is otherwise unchanged."""
+    cleaned = clean_text(text, limit)
+    assert cleaned is not None
+    assert "\x00" not in cleaned
+    cleaned.encode("utf-8")
+    if limit is not None:
+        assert len(cleaned) <= limit
+    expected = text[:limit] if limit is not None else text
+    if expected.isascii():
+        assert cleaned == expected.replace("\x00", "")
+
+
+@given(st.text())
+def test_clean_id_is_one_form_of_an_id(text):
+    """An id is stored in NFC without surrounding whitespace: cleaning it again changes nothing."""
+    cleaned = clean_id(text)
+    if cleaned is not None:
+        assert cleaned == unicodedata.normalize("NFC", cleaned)
+        assert cleaned == cleaned.strip()
+        assert clean_id(cleaned) == cleaned
