@@ -24,7 +24,7 @@ SQLITE_BUSY_TIMEOUT_MS: Final = 30_000
 """How long a SQLite connection waits for another writer before giving up."""
 
 
-def _configure_sqlite(engine: Engine, *, immediate: bool) -> None:
+def _configure_sqlite(engine: Engine, *, immediate: bool, cache_mib: int | None) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy's "begin" event below decide how transactions start.
@@ -36,6 +36,8 @@ def _configure_sqlite(engine: Engine, *, immediate: bool) -> None:
                 cursor.execute("PRAGMA journal_mode = WAL")
             cursor.execute("PRAGMA synchronous = NORMAL")
             cursor.execute("PRAGMA foreign_keys = ON")
+            if cache_mib is not None:  # a negative size is in KiB
+                cursor.execute(f"PRAGMA cache_size = {-1024 * int(cache_mib)}")
         finally:
             cursor.close()
 
@@ -44,7 +46,9 @@ def _configure_sqlite(engine: Engine, *, immediate: bool) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-def create_store_engine(url: str | URL, *, writer: bool = True, **kwargs: Any) -> Engine:
+def create_store_engine(
+    url: str | URL, *, writer: bool = True, sqlite_cache_mib: int | None = None, **kwargs: Any
+) -> Engine:
     """Create an engine for the store at ``url``.
 
     Args:
@@ -52,6 +56,9 @@ def create_store_engine(url: str | URL, *, writer: bool = True, **kwargs: Any) -
             ``mysql+pymysql://...``).
         writer: on SQLite, start every transaction with ``BEGIN IMMEDIATE`` (take the write
             lock up front); readers pass False.
+        sqlite_cache_mib: on SQLite, the page cache of each connection in MiB (SQLite's
+            default is 2 MiB). A long-running writer of a large store keeps the pages of
+            its indexes in it instead of reading them again for every batch.
         kwargs: passed on to :func:`sqlalchemy.create_engine`.
     """
     parsed = make_url(url)
@@ -65,7 +72,7 @@ def create_store_engine(url: str | URL, *, writer: bool = True, **kwargs: Any) -
     options.update(kwargs)
     engine = create_engine(parsed, **options)
     if backend == "sqlite":
-        _configure_sqlite(engine, immediate=writer)
+        _configure_sqlite(engine, immediate=writer, cache_mib=sqlite_cache_mib)
     return engine
 
 

@@ -83,6 +83,8 @@ DEFAULT_BACKOFF_MAX: Final = 5.0
 """Longest wait between two attempts while the database fails."""
 DEFAULT_LINGER: Final = 60.0
 """Seconds a finishing drain keeps trying a failing database before it leaves."""
+DRAIN_CACHE_MIB: Final = 64
+"""SQLite page cache of the drain's connection: the index pages a large store writes into."""
 _LOCK_POLL: Final = 0.2
 
 logger = logging.getLogger("otel_provlog.exporter.drain")
@@ -177,7 +179,7 @@ class Drain:
             from otel_provlog.exporter import migrate
             from otel_provlog.exporter.database import create_store_engine, session_factory
 
-            engine = create_store_engine(self.database_url)
+            engine = create_store_engine(self.database_url, sqlite_cache_mib=DRAIN_CACHE_MIB)
             try:
                 if self.upgrade:
                     migrate.upgrade(engine)

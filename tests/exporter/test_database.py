@@ -58,3 +58,17 @@ def test_mariadb_urls_get_utf8mb4():
     engine = create_store_engine("mysql+pymysql://root@127.0.0.1:3306/test")
     assert engine.url.query["charset"] == "utf8mb4"
     engine.dispose()
+
+
+def test_a_sqlite_writer_can_keep_a_larger_page_cache(tmp_path):
+    """sqlite_cache_mib sizes every connection's page cache; the default stays SQLite's."""
+    sized = create_store_engine(f"sqlite:///{tmp_path / 'a.db'}", sqlite_cache_mib=8)
+    plain = create_store_engine(f"sqlite:///{tmp_path / 'b.db'}")
+    try:
+        with sized.connect() as connection:
+            assert connection.execute(text("PRAGMA cache_size")).scalar() == -8 * 1024
+        with plain.connect() as connection:
+            assert connection.execute(text("PRAGMA cache_size")).scalar() == -2000
+    finally:
+        sized.dispose()
+        plain.dispose()
