@@ -33,9 +33,13 @@ class Figure:
     target: str = ""
     check: Callable[[float, float | None], bool] | None = None
     note: str = ""
+    value: float | None = None
+    """The figure when it is not the median of the samples (e.g. a p99 over all events)."""
 
     @property
     def median(self) -> float:
+        if self.value is not None:
+            return self.value
         return statistics.median(self.samples) if self.samples else float("nan")
 
     @property
