@@ -38,6 +38,7 @@ BENCHMARKS: Final = {
     "burst": "burst",
     "reads": "reads",
     "thread": "thread_cost",
+    "switch-off": "switch_off",
     "until-empty": "until_empty",
     "memory": "memory",
 }
@@ -152,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
                 for name in names:
                     module = importlib.import_module(BENCHMARKS[name])
                     if backend not in getattr(module, "BACKENDS", BACKENDS):
+                        continue
+                    if getattr(module, "ONCE", False) and backend != args.backends[0]:
                         continue
                     began = time.perf_counter()
                     print(f"[{backend}] {name} ...", flush=True)

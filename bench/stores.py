@@ -168,7 +168,8 @@ def _event_rows(step: StepRef, first: int, count: int) -> Iterator[dict[str, Any
         }
 
 
-def _failed(count: int) -> int:
+def failed_events(count: int) -> int:
+    """Return how many of a seeded step's first ``count`` events failed."""
     return sum(1 for n in range(count) if n % 50 == 7)
 
 
@@ -240,9 +241,9 @@ def seed(url: str, tag: str, *, clusters: int, events: int) -> list[StepRef]:
                             "step_type": "creating",
                             "position": 0,
                             "total": s.events,
-                            "completed": s.events - _failed(s.events),
-                            "failed": _failed(s.events),
-                            "successful": False if _failed(s.events) else None,
+                            "completed": s.events - failed_events(s.events),
+                            "failed": failed_events(s.events),
+                            "successful": False if failed_events(s.events) else None,
                             "status": "running",
                             "started_at": at,
                             "created_at": at,
@@ -251,7 +252,7 @@ def seed(url: str, tag: str, *, clusters: int, events: int) -> list[StepRef]:
                         for s in chunk
                     ],
                 )
-        for step in steps:
+        for step in (s for s in steps if s.events):
             rows: list[dict[str, Any]] = []
             with engine.begin() as connection:
                 for row in _event_rows(step, 0, step.events):
