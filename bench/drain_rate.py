@@ -132,7 +132,9 @@ def raw_methods(backend: str, url: str) -> dict[str, Callable[[list[tuple[Any, .
         def sqlite_many(connection: Any, batch: list[tuple[Any, ...]]) -> None:
             connection.executemany(_insert_sql("?"), batch)
 
-        return {"sqlite3 executemany": lambda data: _timed_batches(sqlite_connect, sqlite_many, data)}
+        return {
+            "sqlite3 executemany": lambda data: _timed_batches(sqlite_connect, sqlite_many, data)
+        }
     if backend == "postgresql":
         import psycopg
 

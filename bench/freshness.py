@@ -55,7 +55,9 @@ def run(ctx: Context) -> list[Figure]:
     def produce() -> None:
         parent = parent_context(seeded.trace_id, OPERATION_SPAN)
         attributes = step_attributes(seeded.cluster_id, total)
-        with tracer.start_as_current_span("Launching", context=parent, attributes=attributes) as step:
+        with tracer.start_as_current_span(
+            "Launching", context=parent, attributes=attributes
+        ) as step:
             step_ids.append(span_row_id(seeded.trace_id, f"{step.get_span_context().span_id:016x}"))
             ready.set()
             started = time.perf_counter()
@@ -86,8 +88,11 @@ def run(ctx: Context) -> list[Figure]:
             body = client.get(path).get_json()
             now = time.time()
             completed = next(
-                (s["completed"] for s in body["cluster"]["provisioning_progress"]
-                 if s["id"] == step_ids[0]),
+                (
+                    s["completed"]
+                    for s in body["cluster"]["provisioning_progress"]
+                    if s["id"] == step_ids[0]
+                ),
                 0,
             )
             upto = min(completed, len(ends))
@@ -106,7 +111,11 @@ def run(ctx: Context) -> list[Figure]:
         width = (ends[-1] - ends[0]) / 6 or 1.0
         for w in range(6):
             low = ends[0] + w * width
-            part = [lat for end, lat in visible_at if low <= end < low + width or (w == 5 and end >= low)]
+            part = [
+                lat
+                for end, lat in visible_at
+                if low <= end < low + width or (w == 5 and end >= low)
+            ]
             windows.append(_p(part, 0.99))
     note = f"{rate:,}/s for {seconds:g} s, {total:,} events"
     if lost:

@@ -65,8 +65,16 @@ _spool: dict[str, object] = {}
 def _drain_growth(url: str, folder: Path) -> tuple[float, int]:
     """Return the drain's RSS growth in bytes and its exit code."""
     process = subprocess.Popen(
-        provlog("drain", "--until-empty", "--linger", "3600", "--database-url", url,
-                "--spool-dir", str(folder)),
+        provlog(
+            "drain",
+            "--until-empty",
+            "--linger",
+            "3600",
+            "--database-url",
+            url,
+            "--spool-dir",
+            str(folder),
+        ),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -95,14 +103,26 @@ def run(ctx: Context) -> list[Figure]:
         folder = ctx.folder("memory-spool")
         done = subprocess.run(
             [sys.executable, "-c", PRODUCER, url, str(folder), str(n)],
-            capture_output=True, text=True, check=True, timeout=24 * 3600,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=24 * 3600,
         )
         rss = json.loads(done.stdout.splitlines()[-1])
         _spool["folder"] = folder
         growth = (rss["after"] - rss["before"]) / MB
         figures.append(
-            Figure(NAME, "any", f"instrumented process RSS growth over {n:,} events", "MB",
-                   [growth], "limit", [50.0], "< 50 MB", lambda median, ratio: median < 50)
+            Figure(
+                NAME,
+                "any",
+                f"instrumented process RSS growth over {n:,} events",
+                "MB",
+                [growth],
+                "limit",
+                [50.0],
+                "< 50 MB",
+                lambda median, ratio: median < 50,
+            )
         )
     source = _spool["folder"]
     assert isinstance(source, Path)
@@ -111,8 +131,17 @@ def run(ctx: Context) -> list[Figure]:
         shutil.copy(path, copy / path.name)
     growth, code = _drain_growth(url, copy)
     figures.append(
-        Figure(NAME, ctx.backend, f"drain RSS growth over {n:,} events", "MB", [growth / MB],
-               "limit", [100.0], "< 100 MB", lambda median, ratio: median < 100,
-               note=f"exit code {code}")
+        Figure(
+            NAME,
+            ctx.backend,
+            f"drain RSS growth over {n:,} events",
+            "MB",
+            [growth / MB],
+            "limit",
+            [100.0],
+            "< 100 MB",
+            lambda median, ratio: median < 100,
+            note=f"exit code {code}",
+        )
     )
     return figures

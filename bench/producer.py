@@ -10,7 +10,9 @@ from spans import event_attributes, step_attributes
 from otel_provlog.exporter.pipeline import StorePath, configure
 
 
-def store_path(url: str, spool_dir: Path, *, drain: str = "process") -> tuple[TracerProvider, StorePath]:
+def store_path(
+    url: str, spool_dir: Path, *, drain: str = "process"
+) -> tuple[TracerProvider, StorePath]:
     """Return a provider with the store path attached (its drain started and warmed up)."""
     provider = TracerProvider(shutdown_on_exit=False)
     handle = configure(

@@ -1,13 +1,13 @@
 """Target 4, reads stay flat: API reads on a large store within 1.5x of a small one.
 
-Two stores: a small one (a step of ``--few-events`` events, 100 clusters: a full first page) and a large one
-(a step of ``--read-events`` events, ``--clusters`` clusters), seeded in bulk. Each round
-sends ``--requests`` requests per endpoint to each store in turn (small, large, small...)
-through the Flask test client, in-process, so the figures are the application's and the
-database's work. Every 50th event failed; ``/failures`` asks for as many rows as the small
-store has failures, so both first pages are full. The figure
-is the median of the per-round medians on the large store; the baseline the same on the
-small one. On SQLite the median must also stay at or under 10 ms.
+Two stores: a small one (a step of ``--few-events`` events, 100 clusters: a full first
+page) and a large one (a step of ``--read-events`` events, ``--clusters`` clusters),
+seeded in bulk. Each round sends ``--requests`` requests per endpoint to each store in
+turn (small, large, small...) through the Flask test client, in-process, so the figures
+are the application's and the database's work. Every 50th event failed; ``/failures``
+asks for as many rows as the small store has failures, so both first pages are full. The
+figure is the median of the per-round medians on the large store; the baseline the same
+on the small one. On SQLite the median must also stay at or under 10 ms.
 """
 
 from __future__ import annotations

@@ -64,19 +64,19 @@ FULL: Final = {
 QUICK: Final = {
     "events": 5_000,
     "spread_clusters": 20,
-    "drain_events": 1_000,
+    "drain_events": 500,
     "rounds": 2,
     "rate": 1_000,
-    "seconds": 2.0,
-    "burst_events": 2_000,
-    "read_events": 2_000,
+    "seconds": 1.5,
+    "burst_events": 1_000,
+    "read_events": 1_000,
     "few_events": 100,
     "clusters": 200,
-    "requests": 5,
-    "thread_events": 1_000,
-    "sahara_events": 50,
-    "spool_events": 3_000,
-    "memory_events": 10_000,
+    "requests": 3,
+    "thread_events": 500,
+    "sahara_events": 30,
+    "spool_events": 2_000,
+    "memory_events": 5_000,
 }
 HELP: Final = {
     "events": "events in the seeded stores (drain rate, freshness)",
@@ -103,17 +103,30 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--quick", action="store_true", help="small sizes, for CI")
     parser.add_argument("--backends", help="comma-separated: sqlite,postgresql,mariadb")
-    parser.add_argument("--only", action="append", choices=sorted(BENCHMARKS), metavar="NAME",
-                        help=f"run only this benchmark (repeatable): {', '.join(BENCHMARKS)}")
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=sorted(BENCHMARKS),
+        metavar="NAME",
+        help=f"run only this benchmark (repeatable): {', '.join(BENCHMARKS)}",
+    )
     parser.add_argument("--postgresql-url", default=os.environ.get(URL_VARIABLES["postgresql"]))
     parser.add_argument("--mariadb-url", default=os.environ.get(URL_VARIABLES["mariadb"]))
-    parser.add_argument("--output", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md",
-                        help="Markdown file to write ('-' for none)")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md",
+        help="Markdown file to write ('-' for none)",
+    )
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target fails")
     for name, help_text in HELP.items():
         kind = float if name == "seconds" else int
-        parser.add_argument("--" + name.replace("_", "-"), type=kind, default=None,
-                            help=f"{help_text} (full {FULL[name]:,}, quick {QUICK[name]:,})")
+        parser.add_argument(
+            "--" + name.replace("_", "-"),
+            type=kind,
+            default=None,
+            help=f"{help_text} (full {FULL[name]:,}, quick {QUICK[name]:,})",
+        )
     args = parser.parse_args(argv)
     defaults = QUICK if args.quick else FULL
     for name in HELP:
@@ -139,8 +152,9 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     command = shlex.join(["python", "bench/run.py", *(sys.argv[1:] if argv is None else argv)])
     date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    print(f"{command}  ({date}; backends {', '.join(args.backends)}; {', '.join(names)})",
-          flush=True)
+    print(
+        f"{command}  ({date}; backends {', '.join(args.backends)}; {', '.join(names)})", flush=True
+    )
     figures: list[Figure] = []
     broken: list[str] = []
     with tempfile.TemporaryDirectory(prefix="provlog-bench-") as directory:
@@ -173,8 +187,11 @@ def main(argv: list[str] | None = None) -> int:
     print(flush=True)
     print_table(figures)
     failed = [f for f in figures if f.verdict == "FAIL"]
-    print(f"\n{len(figures)} figures, {sum(f.verdict == 'PASS' for f in figures)} PASS, "
-          f"{len(failed)} FAIL, in {elapsed:.0f} s", flush=True)
+    print(
+        f"\n{len(figures)} figures, {sum(f.verdict == 'PASS' for f in figures)} PASS, "
+        f"{len(failed)} FAIL, in {elapsed:.0f} s",
+        flush=True,
+    )
     if broken:
         print(f"could not run: {', '.join(broken)}", flush=True)
     if str(args.output) != "-":

@@ -90,12 +90,15 @@ def _template() -> SpanRecord:
     provider = TracerProvider(shutdown_on_exit=False)
     provider.add_span_processor(SimpleSpanProcessor(kept))
     tracer = provider.get_tracer("bench")
-    with tracer.start_as_current_span("step", attributes=step_attributes("c-x")):
-        with tracer.start_as_current_span("instance event", attributes=event_attributes("c-x", 0)):
-            pass
+    with (
+        tracer.start_as_current_span("step", attributes=step_attributes("c-x")),
+        tracer.start_as_current_span("instance event", attributes=event_attributes("c-x", 0)),
+    ):
+        pass
     provider.shutdown()
     record = record_from_span(kept.spans[0])
-    assert record is not None and record["kind"] == attr.SPAN_EVENT
+    assert record is not None
+    assert record["kind"] == attr.SPAN_EVENT
     return record
 
 
