@@ -238,6 +238,8 @@ def run(ctx: Context) -> list[Figure]:
         turn = r % len(cases)
         for key, case in cases[turn:] + cases[:turn]:  # a different order every round
             rates[key].append(case(r))
+        done = ", ".join(f"{key} {values[-1]:,.0f}/s" for key, values in rates.items())
+        print(f"  [{ctx.backend}] round {r + 1}/{ctx.sizes.rounds}: {done}", flush=True)
     best_raw = [max(rates[name][r] for name in raw) for r in range(ctx.sizes.rounds)]
     events = f"{ctx.sizes.events:,}"
     within = "≥ 0.8x empty"
