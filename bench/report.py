@@ -185,6 +185,7 @@ def write_markdown(
     date: str,
     sizes: Sequence[tuple[str, str]],
     elapsed: float,
+    quick: bool,
 ) -> None:
     """Write the figures and what they were measured on as a Markdown page."""
 
@@ -198,8 +199,19 @@ def write_markdown(
         "run's figures follow. Each figure is the median over interleaved rounds (the figure",
         "and its baseline alternate within the same run), with the smallest and largest round.",
         "A shared machine makes them noisy: read them as directions, and compare ratios",
-        "measured in the same run rather than figures of different runs.",
+        "measured in the same run rather than figures of different runs. Freshness is one",
+        "run (its min and max are the p99 of each sixth of it); `drain --until-empty` and",
+        "memory are measured once.",
         "",
+        *(
+            [
+                "**This is a quick run** (`--quick`: small sizes, so that no benchmark rots):",
+                "its verdicts say little about the targets, which are set for the full sizes.",
+                "",
+            ]
+            if quick
+            else []
+        ),
         f"- date: {date}",
         f"- command: `{command}`",
         f"- took: {elapsed:.0f} s",

@@ -204,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
             date=date,
             sizes=sizes,
             elapsed=elapsed,
+            quick=args.quick,
         )
         print(f"wrote {args.output}", flush=True)
     if broken:

@@ -59,7 +59,7 @@ def test_the_quick_suite_runs_every_benchmark_on_every_backend(tmp_path):
     assert len(table) >= 1 + 30
     for line in table[1:]:
         cells = [cell.strip() for cell in line.strip("|").split("|")]
-        assert re.fullmatch(r"[\d,.]+|inf", cells[3]), line  # every figure has a value
+        assert re.fullmatch(r"-?[\d,.]+(e[-+]\d+)?|inf", cells[3]), line  # every figure has a value
         assert cells[-1] in ("PASS", "FAIL", "—"), line
     page = output.read_text()
     for what in ("cores", "CPU", "memory", "Python", "SQLite", "SQLAlchemy", "OpenTelemetry SDK"):
