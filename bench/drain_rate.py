@@ -106,7 +106,9 @@ def _insert_sql(placeholder: str) -> str:
 
 
 def _timed_batches(
-    connect: Callable[[], Any], work: Callable[[Any, list[tuple[Any, ...]]], None], data: list
+    connect: Callable[[], Any],
+    work: Callable[[Any, list[tuple[Any, ...]]], None],
+    data: list[tuple[Any, ...]],
 ) -> float:
     connection = connect()
     try:
@@ -184,7 +186,7 @@ def raw_methods(backend: str, url: str) -> dict[str, Callable[[list[tuple[Any, .
 
 def run(ctx: Context) -> list[Figure]:
     """Measure target 1 on the context's backend."""
-    n = ctx.sizes.drain_events
+    n: int = ctx.sizes.drain_events
     empty_url = ctx.databases.new("empty")
     raw_url = ctx.databases.new("raw")
     one_url, one_step = ctx.one_trace()

@@ -94,7 +94,7 @@ HEADER = (
 
 def rows(figures: Sequence[Figure]) -> list[tuple[str, ...]]:
     """Return the table rows of the figures."""
-    out = []
+    out: list[tuple[str, ...]] = []
     for f in figures:
         ratio = f.ratio
         name = f.name + (f" ({f.note})" if f.note else "")
