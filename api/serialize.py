@@ -40,8 +40,9 @@ def iso(value: datetime | None) -> str | None:
     """Return ``value`` as ISO 8601 UTC with microseconds and a ``Z``; None stays None."""
     if value is None:
         return None
-    aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    return aware.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if value.tzinfo is not None and value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def _stacktrace(event: ClusterEvent, show_stacktrace: bool) -> str | None:

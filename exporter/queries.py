@@ -177,11 +177,17 @@ def latest_operations(session: Session, cluster_ids: Iterable[str]) -> dict[str,
     ids = list(cluster_ids)
     if not ids:
         return {}
-    query = (
-        select(Operation)
-        .where(Operation.cluster_id.in_(ids))
-        .order_by(Operation.created_at, Operation.id)
+    # The newest per cluster, by the database: a cluster's older operations are not loaded.
+    rank = (
+        func.row_number()
+        .over(
+            partition_by=Operation.cluster_id,
+            order_by=(Operation.created_at.desc(), Operation.id.desc()),
+        )
+        .label("rank")
     )
+    ranked = select(Operation.id, rank).where(Operation.cluster_id.in_(ids)).subquery()
+    query = select(Operation).join(ranked, ranked.c.id == Operation.id).where(ranked.c.rank == 1)
     return {operation.cluster_id: operation for operation in session.scalars(query)}
 
 

@@ -159,3 +159,40 @@ def test_steps_and_operations_of_many_clusters_in_one_go(engine):
         assert [len(grouped["c-a"]), len(grouped["c-b"])] == [1, 0]
         assert queries.latest_operations(session, ["c-a"]) == {}
         assert queries.steps_of_clusters(session, []) == {}
+
+
+def test_latest_operations_is_the_newest_of_each_cluster(engine):
+    """Each cluster's newest operation (by time, then id), whatever its history holds."""
+    from otel_provlog.exporter.models import Operation
+
+    factory = session_factory(engine)
+    with factory.begin() as session:
+        store.ensure_clusters(session, {"c-a": {}, "c-b": {}}, at=T0)
+        rows = [
+            ("c-a", "1" * 16, 0, "creating"),
+            ("c-a", "2" * 16, 30, "scaling"),
+            ("c-a", "3" * 16, 10, "scaling"),
+            ("c-b", "4" * 16, 5, "creating"),
+            ("c-b", "5" * 16, 5, "deleting"),  # the same time: the larger id wins
+        ]
+        for cluster_id, span, seconds, step_type in rows:
+            at = T0 + timedelta(seconds=seconds)
+            session.add(
+                Operation(
+                    id=span_row_id(TRACE, span),
+                    cluster_id=cluster_id,
+                    trace_id=TRACE,
+                    span_id=span,
+                    step_type=step_type,
+                    status="successful",
+                    created_at=at,
+                    updated_at=at,
+                )
+            )
+    tie = max(span_row_id(TRACE, "4" * 16), span_row_id(TRACE, "5" * 16))
+    with factory() as session:
+        latest = queries.latest_operations(session, ["c-a", "c-b", "c-none"])
+        assert {cluster: op.id for cluster, op in latest.items()} == {
+            "c-a": span_row_id(TRACE, "2" * 16),
+            "c-b": tie,
+        }
