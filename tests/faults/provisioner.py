@@ -1,0 +1,98 @@
+"""A provisioning process for fault cases: real instrumentation, a ledger of what ended.
+
+Run as ``python provisioner.py '<json options>'`` (see :data:`DEFAULTS`). It configures
+the store path on an SDK provider between two ledger processors
+(:mod:`ledger`), prints ``ready``, provisions ``operations`` operations of ``steps`` steps
+of ``events`` events each (every ``fail_every``-th event fails), then:
+
+- ``finish="flush"``: waits until everything is stored, shuts down, prints ``stored``;
+- ``finish="exit"``: exits at once (the provider's bounded shutdown at exit);
+- ``finish="wait"``: prints ``ended`` and sleeps, to be killed.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from ledger import LedgerSpanProcessor  # noqa: E402
+from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
+
+import otel_provlog  # noqa: E402
+
+DEFAULTS = {
+    "database_url": None,
+    "spool_dir": None,
+    "ledger": None,
+    "drain": "process",
+    "upgrade": False,
+    "cluster": "c-1",
+    "tenant": "t-1",
+    "operations": 1,
+    "steps": 2,
+    "events": 20,
+    "fail_every": 7,
+    "pace": 0.0,
+    "otlp_endpoint": None,
+    "finish": "flush",
+}
+
+
+def provision(provider: TracerProvider, options: dict) -> None:
+    """Run the operations, steps and events the options ask for."""
+    cluster, events = options["cluster"], options["events"]
+    for number in range(options["operations"]):
+        with otel_provlog.operation(
+            cluster,
+            "creating" if number == 0 else "scaling",
+            cluster_name=f"{cluster}-name",
+            tenant_id=options["tenant"],
+            tracer_provider=provider,
+        ):
+            for step_number in range(options["steps"]):
+                with otel_provlog.step(
+                    cluster, f"step {number}.{step_number}", total=events, tracer_provider=provider
+                ) as step:
+                    for event in range(events):
+                        try:
+                            with step.event(instance_id=f"i-{event}", instance_name=f"w-{event}"):
+                                if options["fail_every"] and event % options["fail_every"] == 1:
+                                    raise RuntimeError(f"no ssh to w-{event}")
+                        except RuntimeError:
+                            pass
+                        if options["pace"]:
+                            time.sleep(options["pace"])
+
+
+def main() -> None:
+    """Configure, provision, finish as asked."""
+    options = {**DEFAULTS, **json.loads(sys.argv[1])}
+    provider = TracerProvider()
+    provider.add_span_processor(LedgerSpanProcessor(options["ledger"], "ending"))
+    store = otel_provlog.configure(
+        tracer_provider=provider,
+        database_url=options["database_url"],
+        spool_dir=options["spool_dir"],
+        drain=options["drain"],
+        upgrade=options["upgrade"],
+        otlp_endpoint=options["otlp_endpoint"],
+        linger=30,
+    )
+    provider.add_span_processor(LedgerSpanProcessor(options["ledger"], "ended"))
+    print("ready", flush=True)
+    provision(provider, options)
+    if options["finish"] == "flush":
+        assert store.force_flush(120_000), "not stored within 120 s"
+        store.shutdown()
+        print("stored", flush=True)
+    elif options["finish"] == "wait":
+        print("ended", flush=True)
+        time.sleep(300)
+
+
+if __name__ == "__main__":
+    main()
