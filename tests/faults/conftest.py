@@ -17,6 +17,7 @@ overrides it), printed in the failure report.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -102,10 +103,8 @@ class Provisioners:
     def kill_all(self) -> None:
         """SIGKILL every process group started here (drains included) and reap them."""
         for process in self.processes:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             process.wait(timeout=30)
             if process.stdout is not None:
                 process.stdout.close()

@@ -19,10 +19,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from ledger import LedgerSpanProcessor  # noqa: E402
-from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
+from ledger import LedgerSpanProcessor
+from opentelemetry.sdk.trace import TracerProvider
 
-import otel_provlog  # noqa: E402
+import otel_provlog
 
 DEFAULTS = {
     "database_url": None,

@@ -20,8 +20,7 @@ KILLS = {"sqlite": 20, "postgresql": 6, "mariadb": 6}
 def test_kill_9_at_random_moments(
     backend, database_url, store_engine, provisioners, fault_rng, tmp_path
 ):
-    """Provisioning processes (and at times their drains) die by SIGKILL mid-run; each span
-    that ended is stored exactly once afterwards, and SQLite's file stays sound."""
+    """SIGKILL mid-run (at times with the drain): every ended span stored once, SQLite sound."""
     moments = []
     for number in range(KILLS[backend]):
         process = provisioners.start(
