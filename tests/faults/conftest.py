@@ -39,6 +39,7 @@ from otel_provlog.exporter.database import create_store_engine
 from otel_provlog.exporter.drain import Drain, DrainOutcome
 
 from .ledger import Ledger, LedgerSpanProcessor
+from .servers import PrivateMariaDB, PrivatePostgres, PrivateServer
 
 PROVISIONER = Path(__file__).with_name("provisioner.py")
 HERE = Path(__file__).parent
@@ -158,3 +159,24 @@ def sqlite_integrity(database_url: str) -> str:
     finally:
         engine.dispose()
     return "; ".join(str(row) for row in rows)
+
+
+@pytest.fixture(params=["postgresql", "mariadb"])
+def private_server(request: pytest.FixtureRequest) -> Iterator[PrivateServer]:
+    """A running database server of this test alone, which it may stop and start."""
+    server: PrivateServer
+    if request.param == "postgresql":
+        bin_dir = PrivatePostgres.find()
+        if bin_dir is None:
+            pytest.skip("PostgreSQL's server programs are not installed")
+        server = PrivatePostgres(bin_dir)
+    else:
+        programs = PrivateMariaDB.find()
+        if programs is None:
+            pytest.skip("mariadbd is not installed")
+        server = PrivateMariaDB(*programs)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()

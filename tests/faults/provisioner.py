@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from ledger import LedgerSpanProcessor
 from opentelemetry.sdk.trace import TracerProvider
+from workload import provision
 
 import otel_provlog
 
@@ -40,32 +41,6 @@ DEFAULTS = {
     "otlp_endpoint": None,
     "finish": "flush",
 }
-
-
-def provision(provider: TracerProvider, options: dict) -> None:
-    """Run the operations, steps and events the options ask for."""
-    cluster, events = options["cluster"], options["events"]
-    for number in range(options["operations"]):
-        with otel_provlog.operation(
-            cluster,
-            "creating" if number == 0 else "scaling",
-            cluster_name=f"{cluster}-name",
-            tenant_id=options["tenant"],
-            tracer_provider=provider,
-        ):
-            for step_number in range(options["steps"]):
-                with otel_provlog.step(
-                    cluster, f"step {number}.{step_number}", total=events, tracer_provider=provider
-                ) as step:
-                    for event in range(events):
-                        try:
-                            with step.event(instance_id=f"i-{event}", instance_name=f"w-{event}"):
-                                if options["fail_every"] and event % options["fail_every"] == 1:
-                                    raise RuntimeError(f"no ssh to w-{event}")
-                        except RuntimeError:
-                            pass
-                        if options["pace"]:
-                            time.sleep(options["pace"])
 
 
 def main() -> None:
