@@ -2,8 +2,7 @@
 
 Run as ``python provisioner.py '<json options>'`` (see :data:`DEFAULTS`). It configures
 the store path on an SDK provider between two ledger processors
-(:mod:`ledger`), prints ``ready``, provisions ``operations`` operations of ``steps`` steps
-of ``events`` events each (every ``fail_every``-th event fails), then:
+(:mod:`ledger`), prints ``ready``, provisions as :data:`workload.WORKLOAD` says, then:
 
 - ``finish="flush"``: waits until everything is stored, shuts down, prints ``stored``;
 - ``finish="exit"``: exits at once (the provider's bounded shutdown at exit);
@@ -31,13 +30,6 @@ DEFAULTS = {
     "ledger": None,
     "drain": "process",
     "upgrade": False,
-    "cluster": "c-1",
-    "tenant": "t-1",
-    "operations": 1,
-    "steps": 2,
-    "events": 20,
-    "fail_every": 7,
-    "pace": 0.0,
     "otlp_endpoint": None,
     "finish": "flush",
 }

@@ -9,9 +9,25 @@ from opentelemetry.sdk.trace import TracerProvider
 
 import otel_provlog
 
+WORKLOAD: dict[str, Any] = {
+    "cluster": "c-1",
+    "tenant": "t-1",
+    "operations": 1,
+    "steps": 2,
+    "events": 20,
+    "fail_every": 7,
+    "failing_steps": None,
+    "pace": 0.0,
+}
+"""The options and their defaults: ``operations`` operations of ``steps`` steps of ``events``
+events; in the steps numbered in ``failing_steps`` (None: all), every ``fail_every``-th event
+fails (0: none); ``pace`` seconds of sleep after each event."""
 
-def provision(provider: TracerProvider, options: dict[str, Any]) -> None:
-    """Run the operations, steps and events the options ask for."""
+
+def provision(provider: TracerProvider, given: dict[str, Any]) -> None:
+    """Run the operations, steps and events the options ask for (see :data:`WORKLOAD`)."""
+    options = {**WORKLOAD, **given}
+    failing_steps = options["failing_steps"]
     cluster, events = options["cluster"], options["events"]
     for number in range(options["operations"]):
         with otel_provlog.operation(
@@ -25,10 +41,13 @@ def provision(provider: TracerProvider, options: dict[str, Any]) -> None:
                 with otel_provlog.step(
                     cluster, f"step {number}.{step_number}", total=events, tracer_provider=provider
                 ) as step:
+                    failing = options["fail_every"] and (
+                        failing_steps is None or step_number in failing_steps
+                    )
                     for event in range(events):
                         try:
                             with step.event(instance_id=f"i-{event}", instance_name=f"w-{event}"):
-                                if options["fail_every"] and event % options["fail_every"] == 1:
+                                if failing and event % options["fail_every"] == 1:
                                     raise RuntimeError(f"no ssh to w-{event}")
                         except RuntimeError:
                             pass
