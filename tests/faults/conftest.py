@@ -69,8 +69,18 @@ class Provisioners:
         self.processes: list[subprocess.Popen[str]] = []
         self.ledgers: list[Path] = []
 
-    def start(self, database_url: str, *, spool: str = "spool", **options: Any) -> Any:
-        """Start one provisioning process; its own session, so its drain can die with it."""
+    def start(
+        self,
+        database_url: str,
+        *,
+        spool: str = "spool",
+        env: dict[str, str] | None = None,
+        **options: Any,
+    ) -> Any:
+        """Start one provisioning process; its own session, so its drain can die with it.
+
+        ``options`` are the provisioner's (``provisioner.py``); ``env`` adds to its environment.
+        """
         ledger = self.tmp_path / f"ledger-{len(self.ledgers)}.txt"
         self.ledgers.append(ledger)
         arguments = {
@@ -85,6 +95,7 @@ class Provisioners:
             stdout=subprocess.PIPE,
             text=True,
             start_new_session=True,
+            env={**os.environ, **(env or {})},
         )
         self.processes.append(process)
         return process
