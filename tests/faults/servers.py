@@ -13,7 +13,6 @@ import glob
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -23,15 +22,10 @@ from typing import ClassVar
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
+from tests.served_api import free_port
+
 START_SECONDS = 60
 """Bound on a server's start on a busy machine."""
-
-
-def free_port() -> int:
-    """Return a TCP port of 127.0.0.1 that nothing listens on."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _as_user(user: str) -> list[str]:
