@@ -178,14 +178,16 @@ def read_store(engine: Engine) -> StoredRows:
     return StoredRows(keys, steps, events, rejected)
 
 
-def check_store(engine: Engine, ledger: Ledger, *, pruned_ok: bool = False) -> StoredRows:
+def check_store(
+    engine: Engine, ledger: Ledger, *, pruned_ok: bool = False, rejected_ok: bool = False
+) -> StoredRows:
     """Assert the store holds exactly what the ledger says: nothing lost, nothing doubled.
 
     For every table, the rows of the spans that surely ended are stored, and nothing is
     stored that no span being ended made. Every step's ``completed``/``failed`` counters
     equal its stored events; with ``pruned_ok``, a step whose events the clean-up removed
-    keeps counters equal to the events the ledger says ended for it instead. No span is
-    rejected, and a step whose own span surely ended is not running.
+    keeps counters equal to the events the ledger says ended for it instead. A step whose
+    own span surely ended is not running. No span is rejected unless ``rejected_ok``.
     """
     stored = read_store(engine)
     must, may = expected_rows(ledger.must), expected_rows(ledger.may)
@@ -226,7 +228,7 @@ def check_store(engine: Engine, ledger: Ledger, *, pruned_ok: bool = False) -> S
             status = stored.steps.get((entry.trace_id, entry.span_id), {}).get("status")
             if status == "running":
                 problems.append(f"step {entry.span_id} ended but is shown running")
-    if stored.rejected:
+    if stored.rejected and not rejected_ok:
         problems.append(f"{len(stored.rejected)} rejected: {stored.rejected[:3]}")
     assert not problems, "\n".join(problems)
     return stored
