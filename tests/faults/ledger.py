@@ -29,6 +29,7 @@ from typing import Any
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.trace import StatusCode
 from sqlalchemy import Engine, select
 
 from otel_provlog import attributes as attr
@@ -50,6 +51,21 @@ class Entry:
     successful: bool
 
 
+def entry_of(span: ReadableSpan) -> Entry | None:
+    """Return the ledger entry of an ended span; None when it is no provisioning span."""
+    kind = (span.attributes or {}).get(attr.SPAN_KIND)
+    context = span.get_span_context()
+    if kind is None or context is None:
+        return None
+    return Entry(
+        kind=str(kind),
+        trace_id=format(context.trace_id, "032x"),
+        span_id=format(context.span_id, "016x"),
+        parent_span_id=format(span.parent.span_id, "016x") if span.parent else "-",
+        successful=span.status.status_code is not StatusCode.ERROR,
+    )
+
+
 class LedgerSpanProcessor(SpanProcessor):
     """Appends ``<phase> <kind> <trace> <span> <parent> <ok|error>`` per provisioning span."""
 
@@ -63,13 +79,13 @@ class LedgerSpanProcessor(SpanProcessor):
 
     def on_end(self, span: ReadableSpan) -> None:
         """Write the span's line."""
-        kind = (span.attributes or {}).get(attr.SPAN_KIND)
-        context = span.get_span_context()
-        if kind is None or context is None:
+        entry = entry_of(span)
+        if entry is None:
             return
-        parent = format(span.parent.span_id, "016x") if span.parent else "-"
-        ok = "error" if span.status.status_code.name == "ERROR" else "ok"
-        line = f"{self._phase} {kind} {context.trace_id:032x} {context.span_id:016x} {parent} {ok}"
+        ok = "ok" if entry.successful else "error"
+        line = " ".join(
+            (self._phase, entry.kind, entry.trace_id, entry.span_id, entry.parent_span_id, ok)
+        )
         with self._lock:
             os.write(self._fd, (line + "\n").encode())
 
