@@ -18,6 +18,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from otel_provlog import attributes as attr
+from otel_provlog.exporter.models import EXTERNAL_ID_LENGTH
 
 NASTY = [
     "\x00",
@@ -55,9 +56,13 @@ values = st.one_of(
     st.lists(st.one_of(st.text(max_size=5), st.integers()), max_size=3),
 )
 """Anything an attribute might hold, text or not."""
-ids = st.one_of(st.sampled_from(NASTY), st.text(max_size=60)).map(lambda text: "c-" + text)
-"""Cluster ids: never empty once cleaned; trailing spaces left out (``KNOWN_REFUSALS``)."""
-ids = ids.filter(lambda text: not text.replace("\x00", "").endswith(" "))
+ids = (
+    st.one_of(st.sampled_from(NASTY), st.text(max_size=60))
+    .map(lambda text: ("c-" + text)[:EXTERNAL_ID_LENGTH])
+    .filter(lambda text: not text.replace("\x00", "").endswith(" "))
+)
+"""Cluster ids a store must take: never empty once cleaned, never longer than its column;
+trailing spaces left out (``KNOWN_REFUSALS``)."""
 
 
 def _hex(length: int) -> st.SearchStrategy[str]:

@@ -16,7 +16,7 @@ from otel_provlog.exporter.records import SpanRecord, record_from_span
 from otel_provlog.exporter.retention import start_retention_process
 from otel_provlog.exporter.writer import write_batch
 
-from .conftest import ledgered_provider
+from .harness import ledgered_provider
 from .ledger import Ledger, check_store
 from .workload import provision
 

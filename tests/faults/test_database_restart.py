@@ -9,7 +9,7 @@ from otel_provlog.exporter import migrate
 from otel_provlog.exporter.database import create_store_engine
 from otel_provlog.exporter.pipeline import configure
 
-from .conftest import ledgered_provider
+from .harness import ledgered_provider
 from .ledger import Ledger, check_store
 from .workload import provision
 

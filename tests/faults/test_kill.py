@@ -10,7 +10,7 @@ import pytest
 
 from otel_provlog.exporter import spool
 
-from .conftest import drain_until_stored, sqlite_integrity
+from .harness import drain_until_stored, sqlite_integrity
 from .ledger import check_store
 
 KILLS = {"sqlite": 20, "postgresql": 6, "mariadb": 6}
