@@ -76,13 +76,14 @@ def batches(draw: st.DrawFn) -> tuple[list[dict[str, Any]], list[dict[str, Any]]
     spans = draw(st.lists(_hex(8), min_size=7, max_size=7, unique=True))
     operation, step, events = spans[0], spans[1], spans[2 : 2 + draw(st.integers(1, 5))]
     cluster = draw(ids)
+    tenant = draw(values)  # one cluster, one owner: spans of a trace never disagree on them
     start = draw(st.integers(1, 2**62))
 
     def record(kind: str, span: str, parent: str | None, **attributes: Any) -> dict[str, Any]:
         mine = {
             attr.SPAN_KIND: kind,
-            attr.CLUSTER_ID: draw(st.just(cluster) | ids),
-            attr.TENANT_ID: draw(values),
+            attr.CLUSTER_ID: cluster,
+            attr.TENANT_ID: tenant,
             attr.CLUSTER_NAME: draw(values),
             **attributes,
         }
