@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import os
-import signal
 import subprocess
 import uuid
 from collections.abc import Callable, Iterator
@@ -33,6 +32,7 @@ from sqlalchemy.engine import make_url
 from otel_provlog.exporter import migrate
 from otel_provlog.exporter.database import create_store_engine
 from otel_provlog.exporter.models import Base
+from tests import served_api
 
 SERVER_BACKENDS = {
     "postgresql": "PROVLOG_TEST_POSTGRESQL_URL",
@@ -226,21 +226,7 @@ def otlp_json() -> Callable[[Message], dict[str, Any]]:
     return _otlp_json
 
 
-def _output_once_ended(process: subprocess.Popen[str], timeout: float) -> str:
-    """Return the output of ``process`` once it ended; past ``timeout`` kill its group.
-
-    Either way the pipe is closed and every process of the group reaped: a pipe left open
-    would surface as an unclosed-file ResourceWarning in whichever later test collects it.
-    """
-    try:
-        return process.communicate(timeout=timeout)[0]
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.communicate()
-        raise
-
-
 @pytest.fixture
 def output_once_ended() -> Callable[[subprocess.Popen[str], float], str]:
     """A function returning a process's output once it ended, killing its group past a bound."""
-    return _output_once_ended
+    return served_api.output_once_ended
