@@ -123,8 +123,8 @@ class MappedRecords:
     nameless step row for each step that events name, begun at its earliest event.
     ``clusters`` maps each cluster id to ``name``, ``tenant_id`` (None when no record gave
     one), ``first_at`` and ``last_at`` (the earliest start and latest end of its records).
-    ``repeated`` counts records whose (trace id, span id) came earlier in the same batch;
-    only the first is mapped. ``spans`` says who each mapped record is.
+    ``repeated`` counts records whose kind and (trace id, span id) came earlier in the same
+    batch; only the first is mapped. ``spans`` says who each mapped record is.
     """
 
     clusters: dict[str, RowMap] = field(default_factory=dict)
@@ -417,7 +417,7 @@ def map_records(records: Iterable[Mapping[str, Any]]) -> MappedRecords:
     """Map a batch of records to rows by table; an unusable record never affects the others."""
     mapped = MappedRecords()
     placeholders: dict[str, RowMap] = {}
-    seen: set[tuple[str, str]] = set()
+    seen: set[tuple[str, str, str]] = set()
     tables = {
         attr.SPAN_OPERATION: mapped.operations,
         attr.SPAN_OPERATION_START: mapped.operation_markers,
@@ -431,10 +431,12 @@ def map_records(records: Iterable[Mapping[str, Any]]) -> MappedRecords:
         except (ValueError, TypeError, AttributeError) as error:
             mapped.rejected.append(Rejected(record, str(error) or type(error).__name__))
             continue
-        if item.key in seen:
+        # A repeat is the same span again: two kinds of span under one id (hostile data)
+        # are two records, so the batch's outcome never depends on which came first.
+        if (item.kind, *item.key) in seen:
             mapped.repeated += 1
             continue
-        seen.add(item.key)
+        seen.add((item.kind, *item.key))
         cluster_id = item.row["cluster_id"]
         mapped.spans.append(
             MappedSpan(

@@ -122,7 +122,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         if dialect.name in ("mysql", "mariadb"):
             return dialect.type_descriptor(mysql.DATETIME(fsp=6))
         if dialect.name == "sqlite":
-            return _SQLiteDateTime()
+            return _SQLiteDateTime()  # type: ignore[no-untyped-call]
         return dialect.type_descriptor(DateTime())
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:

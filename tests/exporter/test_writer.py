@@ -724,3 +724,22 @@ def test_the_rejected_row_of_a_refused_record_holds_no_refusable_value(engine, u
     assert row.span_id == records[1]["span_id"]
     assert row.payload.isascii()
     assert json.loads(row.payload)["attributes"]["provisioning.extra"] == "\ud800 \x00"
+
+
+def test_two_kinds_of_span_under_one_id_give_one_state_in_any_order(engine):
+    """A step marker and an operation marker sharing a span id: both rows, whichever came first."""
+    factory = session_factory(engine)
+    records = _run(operation_marker=True)
+    marker = next(r for r in records if r["kind"] == attr.SPAN_OPERATION_START)
+    step_marker = next(r for r in records if r["kind"] == attr.SPAN_STEP_START)
+    clash = dict(marker, span_id=step_marker["span_id"])
+    running = [r for r in records if r["kind"] not in (attr.SPAN_OPERATION, marker["kind"])]
+    batch = [*running, clash]  # the operation still runs: only the marker makes its row
+    _write(factory, batch)
+    expected = _snapshot(factory)
+    for order in (list(reversed(batch)), [clash, *batch[:-1]]):
+        _empty(factory)
+        _write(factory, order)
+        assert _snapshot(factory) == expected
+    replay = _write(factory, batch)
+    assert replay.written == 0
