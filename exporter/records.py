@@ -142,9 +142,12 @@ def _fallback(value: object) -> object:
     return str(value)
 
 
+_ENCODER: Final = json.JSONEncoder(separators=(",", ":"), default=_fallback)
+
+
 def encode_record(record: SpanRecord) -> bytes:
     """Return ``record`` as one line of JSON (ASCII, so any string survives) and a newline."""
-    return json.dumps(record, separators=(",", ":"), default=_fallback).encode("ascii") + b"\n"
+    return _ENCODER.encode(record).encode("ascii") + b"\n"
 
 
 def decode_record(line: bytes) -> SpanRecord:
