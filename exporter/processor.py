@@ -1,9 +1,9 @@
 """The span processor of the store path: ended provisioning spans into the local spool.
 
 :class:`SpoolSpanProcessor` does as little as possible on the instrumented thread: per
-ended span, :func:`~otel_provlog.exporter.records.record_from_span`, one JSON line and one
-``os.write``. It never talks to the database and never raises into ``span.end()``: every
-failure is counted and logged, at most once a minute per kind. A drain
+ended span, :func:`~otel_provlog.exporter.records.spool_line` (its record as one JSON
+line) and one ``os.write``. It never talks to the database and never raises into
+``span.end()``: every failure is counted and logged, at most once a minute per kind. A drain
 (:mod:`otel_provlog.exporter.drain`) moves the spool into the store.
 
 When the spool's filesystem is full, events are dropped first: the spans of steps and
@@ -29,7 +29,7 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from otel_provlog.attributes import SPAN_EVENT, SPAN_KINDS
 from otel_provlog.exporter import spool
-from otel_provlog.exporter.records import encode_record, record_from_span
+from otel_provlog.exporter.records import spool_line
 
 __all__ = [
     "DEFAULT_FLUSH_TIMEOUT_MILLIS",
@@ -148,15 +148,15 @@ class SpoolSpanProcessor(SpanProcessor):
         """Append the span to the spool when it belongs to the event log; never raises."""
         kind = SPAN_EVENT
         try:
-            record = record_from_span(span)
-            if record is None:
+            found = spool_line(span)
+            if found is None:
                 return
-            kind = record["kind"] if record["kind"] in SPAN_KINDS else "other"
+            kind = found[0] if found[0] in SPAN_KINDS else "other"
             if self._shut:
                 self._drop(kind)
                 return
             priority = kind in PRIORITY_KINDS
-            line = encode_record(record)
+            line = found[1]
             if self._held:
                 self._write_held(force=priority)
             try:

@@ -75,7 +75,7 @@ def test_a_failing_processor_never_reaches_the_caller(tmp_path, monkeypatch, cap
     def broken(span):
         raise RuntimeError("recording bug")
 
-    monkeypatch.setattr(processor_module, "record_from_span", broken)
+    monkeypatch.setattr(processor_module, "spool_line", broken)
     processor, tracer = _setup(tmp_path)
     with caplog.at_level(logging.ERROR, logger="otel_provlog.exporter"):
         for n in range(50):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -16,6 +18,7 @@ from otel_provlog.exporter.records import (
     decode_record,
     encode_record,
     record_from_span,
+    spool_line,
 )
 
 CLUSTER = {attr.CLUSTER_ID: "c-1", attr.TENANT_ID: "t-1"}
@@ -171,3 +174,50 @@ def test_decode_refuses_garbage(line, reason):
     """Torn lines, other JSON, other versions and incomplete records raise ValueError."""
     with pytest.raises(ValueError, match=reason):
         decode_record(line)
+
+
+_VALUES = st.one_of(
+    st.text(),
+    st.integers(-(2**63), 2**63 - 1),
+    st.floats(),
+    st.booleans(),
+    st.lists(st.text(max_size=5), max_size=3),
+    st.lists(st.integers(-(2**31), 2**31), max_size=3),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    kind=st.sampled_from(sorted(attr.SPAN_KINDS)) | st.text(min_size=1),
+    name=st.text(),
+    extra=st.dictionaries(st.text(max_size=10).map(lambda k: "provisioning." + k), _VALUES),
+    other=st.dictionaries(st.text(min_size=1, max_size=10), st.text(max_size=5), max_size=2),
+    description=st.none() | st.text(),
+    failure=st.none() | st.text(),
+    child=st.booleans(),
+)
+def test_the_spool_line_is_the_encoded_record_byte_for_byte(
+    kind, name, extra, other, description, failure, child
+):
+    """The instrumented thread's fast line is exactly encode_record(record_from_span(span))."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("test")
+    attributes = {**other, **extra, attr.SPAN_KIND: kind}
+    with tracer.start_as_current_span("parent"):
+        span = tracer.start_span(name, attributes=attributes) if child else None
+    if span is None:
+        span = tracer.start_span(name, attributes=attributes)
+    if failure is not None:
+        span.record_exception(ValueError(failure))
+    if description is not None:
+        span.set_status(Status(StatusCode.ERROR, description))
+    span.end()
+    ended = exporter.get_finished_spans()[-1]
+    record = record_from_span(ended)
+    found = spool_line(ended)
+    assert record is not None
+    assert found is not None
+    assert found == (record["kind"], encode_record(record))
+    provider.shutdown()
