@@ -50,10 +50,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from otel_provlog import attributes as attr
+from otel_provlog.exporter import store
 from otel_provlog.exporter.mapping import MappedRecords, MappedSpan, Rejected, map_records
 from otel_provlog.exporter.models import (
     Cluster,
-    ClusterStatus,
     Operation,
     ProvisionStep,
     span_row_id,
@@ -271,14 +271,7 @@ def _insert_new_clusters(
 ) -> None:
     """Insert the clusters that are not stored yet, so a concurrent creator conflicts now."""
     rows = [
-        {
-            "id": cluster_id,
-            "name": info.get("name"),
-            "tenant_id": info.get("tenant_id"),
-            "status": ClusterStatus.UNKNOWN,
-            "created_at": info["first_at"],
-            "updated_at": info["last_at"],
-        }
+        store.new_cluster_row(cluster_id, info)
         for cluster_id, info in sorted(mapped.clusters.items())
         if cluster_id not in stored
     ]

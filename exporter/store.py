@@ -38,6 +38,7 @@ __all__ = [
     "merge_clusters",
     "merge_operations",
     "merge_steps",
+    "new_cluster_row",
     "refresh_cluster_status",
     "set_cluster_status",
 ]
@@ -101,6 +102,18 @@ def ensure_clusters(session: Session, clusters: Mapping[str, Row], *, at: dateti
     )
 
 
+def new_cluster_row(cluster_id: str, info: Row) -> dict[str, Any]:
+    """Return the row of a cluster first seen in spans (``info`` as for :func:`merge_clusters`)."""
+    return {
+        "id": cluster_id,
+        "name": info.get("name"),
+        "tenant_id": info.get("tenant_id"),
+        "status": ClusterStatus.UNKNOWN,
+        "created_at": info["first_at"],
+        "updated_at": info["last_at"],
+    }
+
+
 def merge_clusters(session: Session, clusters: Mapping[str, Row]) -> None:
     """Create or update clusters from what spans said about them.
 
@@ -112,17 +125,7 @@ def merge_clusters(session: Session, clusters: Mapping[str, Row]) -> None:
     """
     if not clusters:
         return
-    rows = [
-        {
-            "id": cluster_id,
-            "name": info.get("name"),
-            "tenant_id": info.get("tenant_id"),
-            "status": ClusterStatus.UNKNOWN,
-            "created_at": info["first_at"],
-            "updated_at": info["last_at"],
-        }
-        for cluster_id, info in sorted(clusters.items())
-    ]
+    rows = [new_cluster_row(cluster_id, info) for cluster_id, info in sorted(clusters.items())]
     inserted = {row["id"] for row in insert_missing(session, Cluster, rows, ["id"])}
     for cluster_id, info in sorted(clusters.items()):
         if cluster_id in inserted:
