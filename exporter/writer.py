@@ -360,11 +360,6 @@ def expire_stale_steps(session: Session, *, now: datetime, stale_after: float) -
         .where(ProvisionStep.status == StepStatus.RUNNING, ProvisionStep.updated_at < cutoff)
         .order_by(ProvisionStep.id)
     ).all()
-    clusters: dict[str, str] = {}
-    for step_id, cluster_id, name, started_at in steps:
-        duration = (now - started_at).total_seconds() if started_at is not None else None
-        _interrupt(session, ProvisionStep, step_id, StepStatus, now, duration=duration)
-        clusters[cluster_id] = f"interrupted at step {name!r}: no news for {stale_after:g} s"
     operations = session.execute(
         select(Operation.id, Operation.cluster_id, Operation.step_type)
         .where(
@@ -378,11 +373,8 @@ def expire_stale_steps(session: Session, *, now: datetime, stale_after: float) -
         )
         .order_by(Operation.id)
     ).all()
-    for operation_id, cluster_id, step_type in operations:
-        _interrupt(session, Operation, operation_id, OperationStatus, now)
-        clusters.setdefault(cluster_id, f"{step_type} was interrupted")
-    for cluster_id, description in sorted(clusters.items()):
-        store.set_cluster_status(session, cluster_id, ClusterStatus.ERROR, description=description)
+    news = f": no news for {stale_after:g} s"
+    _interrupt_found(session, steps, operations, now=now, step_why=news, operation_why="")
     return len(steps) + len(operations)
 
 
@@ -398,7 +390,6 @@ def interrupt_unended(session: Session, rows: Mapping[str, str], *, now: datetim
     """
     steps = [row_id for row_id, kind in rows.items() if kind == "step"]
     operations = [row_id for row_id, kind in rows.items() if kind == "operation"]
-    clusters: dict[str, str] = {}
     found = session.execute(
         select(
             ProvisionStep.id,
@@ -409,18 +400,37 @@ def interrupt_unended(session: Session, rows: Mapping[str, str], *, now: datetim
         .where(ProvisionStep.id.in_(steps), ProvisionStep.status == StepStatus.RUNNING)
         .order_by(ProvisionStep.id)
     ).all()
-    for step_id, cluster_id, name, started_at in found:
-        duration = (now - started_at).total_seconds() if started_at is not None else None
-        _interrupt(session, ProvisionStep, step_id, StepStatus, now, duration=duration)
-        clusters[cluster_id] = f"interrupted at step {name!r}: its process ended first"
     ended = session.execute(
         select(Operation.id, Operation.cluster_id, Operation.step_type)
         .where(Operation.id.in_(operations), Operation.status == OperationStatus.RUNNING)
         .order_by(Operation.id)
     ).all()
-    for operation_id, cluster_id, step_type in ended:
+    why = ": its process ended first"
+    _interrupt_found(session, found, ended, now=now, step_why=why, operation_why=why)
+    return len(found) + len(ended)
+
+
+def _interrupt_found(
+    session: Session,
+    steps: Sequence[Any],
+    operations: Sequence[Any],
+    *,
+    now: datetime,
+    step_why: str,
+    operation_why: str,
+) -> None:
+    """Interrupt the running ``steps`` and ``operations`` at ``now``; their clusters err.
+
+    ``steps`` hold (id, cluster id, name, start), ``operations`` (id, cluster id, step
+    type); the clusters' descriptions end with ``step_why`` or ``operation_why``.
+    """
+    clusters: dict[str, str] = {}
+    for step_id, cluster_id, name, started_at in steps:
+        duration = (now - started_at).total_seconds() if started_at is not None else None
+        _interrupt(session, ProvisionStep, step_id, StepStatus, now, duration=duration)
+        clusters[cluster_id] = f"interrupted at step {name!r}{step_why}"
+    for operation_id, cluster_id, step_type in operations:
         _interrupt(session, Operation, operation_id, OperationStatus, now)
-        clusters.setdefault(cluster_id, f"{step_type} was interrupted: its process ended first")
+        clusters.setdefault(cluster_id, f"{step_type} was interrupted{operation_why}")
     for cluster_id, description in sorted(clusters.items()):
         store.set_cluster_status(session, cluster_id, ClusterStatus.ERROR, description=description)
-    return len(found) + len(ended)
