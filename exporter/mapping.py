@@ -22,8 +22,9 @@ A failed event's message and its stack come from separate fields and stay apart:
 ``stacktrace`` is ``exception.stacktrace`` and nothing else. No text is looked into: a
 message of many lines is still a message.
 
-Row ids come from :func:`~otel_provlog.exporter.models.span_row_id`, so an event names its
-step (the parent span) without asking the database.
+Row ids come from :func:`~otel_provlog.exporter.models.span_row_id` (operations and steps)
+and :func:`~otel_provlog.ids.event_row_id` (events, ordered by their end), so an event
+names its step (the parent span) without asking the database.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from otel_provlog.exporter.models import (
     StepStatus,
     span_row_id,
 )
+from otel_provlog.ids import event_row_id
 
 __all__ = [
     "EVENT_INFO_LIMIT",
@@ -366,7 +368,7 @@ def _map_record(record: Mapping[str, Any]) -> _Mapped:
     else:
         info, stacktrace = _failure_text(record, attributes, failed)
         row |= {
-            "id": span_row_id(trace_id, span_id),
+            "id": event_row_id(trace_id, span_id, end_ns),
             "span_id": span_id,
             "provision_step_id": _step_row_id(trace_id, parent_id),
             "node_group_id": clean_id(attributes.get(attr.NODE_GROUP_ID), EXTERNAL_ID_LENGTH),

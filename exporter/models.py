@@ -12,9 +12,11 @@ Rows mirror the spans of the event log (see :mod:`otel_provlog.attributes`):
 - :class:`ClusterEvent`: one per-instance event of a step (Sahara's ClusterEvent);
 - :class:`RejectedSpan`: a span record the store could not use, with the reason.
 
-Steps and events are unique on (``trace_id``, ``span_id``) so that writing the same span
-twice changes nothing. Their ids are derived from those two values (:func:`span_row_id`),
-so any writer, in any process, computes the same id without asking the database.
+Rows are named after their span so that writing the same span twice changes nothing:
+an operation's or step's id is derived from (``trace_id``, ``span_id``)
+(:func:`span_row_id`), an event's from those and the millisecond it ended
+(:func:`~otel_provlog.ids.event_row_id`, which makes event ids grow with time), so any
+writer, in any process, computes the same id without asking the database.
 """
 
 from __future__ import annotations
