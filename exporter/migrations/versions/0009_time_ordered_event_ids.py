@@ -48,7 +48,7 @@ def _rewrite(version: str, new_id: Callable[[str, str, datetime], str]) -> None:
     """Give every event whose id is of UUID ``version`` the id ``new_id`` names."""
     bind = op.get_bind()
     events = _EVENTS.c
-    old = sa.bindparam("old_id")
+    old: sa.BindParameter[str] = sa.bindparam("old_id")
     rename = sa.update(_EVENTS).where(events.id == old).values(id=sa.bindparam("new_id"))
     last = ""
     while True:
