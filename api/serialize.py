@@ -40,7 +40,9 @@ def iso(value: datetime | None) -> str | None:
     """Return ``value`` as ISO 8601 UTC with microseconds and a ``Z``; None stays None."""
     if value is None:
         return None
-    if value.tzinfo is not None and value.tzinfo is not UTC:
+    if value.tzinfo is UTC:  # as the store returns them: "+00:00" becomes "Z"
+        return value.isoformat(timespec="microseconds")[:-6] + "Z"
+    if value.tzinfo is not None:
         value = value.astimezone(UTC)
     return value.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
