@@ -72,7 +72,7 @@ _SPACE: Final = re.compile(r"\s+")
 
 
 def _message_lines(message: str) -> list[str]:
-    """The lines that carry the message: a traceback's last line; no stack frames."""
+    """Return the lines that carry the message: a traceback's last line, no stack frames."""
     lines = message.splitlines()
     if any(line.strip() == _TRACEBACK for line in lines):
         cause = [line for line in lines if line.strip() and not line[:1].isspace()]

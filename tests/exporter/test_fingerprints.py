@@ -112,7 +112,8 @@ def test_fingerprint_is_short_hex_of_the_whole_pattern():
     assert int(fingerprint("x"), 16) >= 0
     head = "failed " * 100
     one, two = fingerprint_message(head + "alpha"), fingerprint_message(head + "beta")
-    assert one[1] == two[1] and len(one[1]) == PATTERN_LENGTH
+    assert one[1] == two[1]
+    assert len(one[1]) == PATTERN_LENGTH
     assert one[0] != two[0]
 
 
@@ -120,6 +121,7 @@ def test_fingerprint_is_short_hex_of_the_whole_pattern():
 def test_any_text_has_a_bounded_pattern_and_a_fingerprint(message):
     """No message fails: the pattern is bounded, one line, and stable."""
     found, pattern = fingerprint_message(message)
-    assert len(found) == FINGERPRINT_LENGTH and 0 < len(pattern) <= PATTERN_LENGTH
+    assert len(found) == FINGERPRINT_LENGTH
+    assert 0 < len(pattern) <= PATTERN_LENGTH
     assert "\n" not in pattern
     assert fingerprint_message(message) == (found, pattern)
