@@ -112,7 +112,7 @@ def page_failure_groups(
     key = ClusterEvent.error_fingerprint
     size = func.count()
     grouped: Select[Any] = (
-        select(
+        select(  # type: ignore[assignment]
             key,
             size,
             func.min(ClusterEvent.created_at),
@@ -172,8 +172,8 @@ def _add_details(
         .group_by(key, ClusterEvent.node_group_id)
         .order_by(key, ClusterEvent.node_group_id)
     )
-    for fingerprint, node_group_id, count in session.execute(per_node_group):
-        groups[fingerprint].node_groups[node_group_id] = int(count)
+    for counted in session.execute(per_node_group):
+        groups[str(counted[0])].node_groups[counted[1]] = int(counted[2])
     rank = (
         func.row_number()
         .over(partition_by=key, order_by=(ClusterEvent.created_at, ClusterEvent.id))
@@ -196,5 +196,5 @@ def _add_details(
         .where(ranked.c.rank <= EXAMPLES)
         .order_by(key, ClusterEvent.created_at, ClusterEvent.id)
     )
-    for fingerprint, *columns in session.execute(examples):
-        groups[fingerprint].examples.append(FailureExample(*columns))
+    for example in session.execute(examples):
+        groups[str(example[0])].examples.append(FailureExample(*example[1:]))
