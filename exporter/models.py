@@ -43,6 +43,7 @@ from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeEngine
 
+from otel_provlog.exporter.fingerprints import FINGERPRINT_LENGTH, PATTERN_LENGTH
 from otel_provlog.ids import span_row_id
 
 __all__ = [
@@ -364,6 +365,10 @@ class ClusterEvent(_Timestamps, _SpanIdentity, Base):
     """The failure's stack, from ``exception.stacktrace`` alone: shown to admins only."""
     successful: Mapped[bool] = mapped_column(Boolean)
     error_id: Mapped[str | None] = mapped_column(IdString(ROW_ID_LENGTH))
+    error_fingerprint: Mapped[str | None] = mapped_column(String(FINGERPRINT_LENGTH))
+    """A failure's cause: the hash of ``error_pattern`` (None for successful events)."""
+    error_pattern: Mapped[str | None] = mapped_column(String(PATTERN_LENGTH))
+    """A failure's ``event_info`` with ids, addresses, names and numbers replaced."""
     started_at: Mapped[datetime | None]
 
     __table_args__ = (
@@ -373,6 +378,7 @@ class ClusterEvent(_Timestamps, _SpanIdentity, Base):
         Index(None, "cluster_id", "node_group_id"),
         Index(None, "cluster_id", "successful", "created_at", "id"),
         Index(None, "error_id"),
+        Index(None, "cluster_id", "error_fingerprint", "created_at"),
         _MYSQL_TABLE,
     )
 

@@ -9,8 +9,8 @@ their new ids here, so a span stored before the upgrade and sent again after it 
 recognised; the downgrade gives them back their old ids. Nothing else refers to an event's
 row id. Rows are rewritten in batches, in primary-key order.
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-01 18:00:00.000000
 """
 
@@ -24,8 +24,8 @@ from alembic import op
 
 from otel_provlog.ids import event_row_id, span_row_id
 
-revision = "0009"
-down_revision = "0008"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
