@@ -53,7 +53,7 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from otel_provlog import attributes
-from otel_provlog.config import Settings
+from otel_provlog.config import FALSE_WORDS, Settings
 from otel_provlog.exporter.span_bounds import (
     ATTRIBUTE_LIMIT,
     INFO_LIMIT,
@@ -91,7 +91,7 @@ MAX_TIMEOUT_S: Final = 10.0
 """The longest export timeout forwarding accepts; longer settings are cut to it."""
 DEFAULT_SHUTDOWN_TIMEOUT_S: Final = 3.0
 """Seconds :meth:`ForwardingSpanProcessor.shutdown` waits for the last export at most."""
-_OFF: Final = frozenset({"none", "off", "false", "0", "no", "disabled"})
+_OFF: Final = FALSE_WORDS | {"none", "disabled"}
 _GRPC_PORT: Final = 4317
 _TRACES_PATH: Final = "/v1/traces"
 

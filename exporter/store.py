@@ -16,6 +16,7 @@ from sqlalchemy import Table, case, insert, select, true, tuple_, update
 from sqlalchemy.orm import Session
 
 from otel_provlog.attributes import STEP_TYPE_CREATING, STEP_TYPE_DELETING, STEP_TYPE_SCALING
+from otel_provlog.exporter.database import chunks
 from otel_provlog.exporter.models import (
     Base,
     Cluster,
@@ -46,8 +47,6 @@ __all__ = [
 Row = Mapping[str, Any]
 """A row as a mapping of column names to values."""
 
-_KEY_BATCH = 500
-
 
 def insert_missing(
     session: Session, model: type[Base], rows: Sequence[Row], key: Sequence[str]
@@ -67,8 +66,7 @@ def insert_missing(
     for row in rows:
         unique.setdefault(tuple(row[name] for name in key), row)
     keys = list(unique)
-    for start in range(0, len(keys), _KEY_BATCH):
-        chunk = keys[start : start + _KEY_BATCH]
+    for chunk in chunks(keys):
         if len(columns) == 1:
             found = select(columns[0]).where(columns[0].in_([k[0] for k in chunk]))
         else:
@@ -223,9 +221,9 @@ def merge_operations(
     """
     ids = sorted({row["id"] for row in (*spans, *markers)})
     known: dict[str, tuple[datetime | None, str]] = {}
-    for start in range(0, len(ids), _KEY_BATCH):
+    for chunk in chunks(ids):
         query = select(Operation.id, Operation.completed_at, Operation.status).where(
-            Operation.id.in_(ids[start : start + _KEY_BATCH])
+            Operation.id.in_(chunk)
         )
         for operation_id, completed_at, status in session.execute(query):
             known[operation_id] = (completed_at, status)
@@ -298,14 +296,14 @@ class _StepState(NamedTuple):
 def _step_states(session: Session, ids: Iterable[str]) -> dict[str, _StepState]:
     wanted = sorted(set(ids))
     states: dict[str, _StepState] = {}
-    for start in range(0, len(wanted), _KEY_BATCH):
+    for chunk in chunks(wanted):
         query = select(
             ProvisionStep.id,
             ProvisionStep.started_at,
             ProvisionStep.completed_at,
             ProvisionStep.created_at,
             ProvisionStep.status,
-        ).where(ProvisionStep.id.in_(wanted[start : start + _KEY_BATCH]))
+        ).where(ProvisionStep.id.in_(chunk))
         for step_id, started_at, completed_at, created_at, status in session.execute(query):
             states[step_id] = _StepState(started_at, completed_at, created_at, status)
     return states
@@ -413,8 +411,7 @@ def link_steps(session: Session, trace_ids: Iterable[str]) -> None:
     without a stored operation are left alone.
     """
     traces = sorted(set(trace_ids))
-    for start in range(0, len(traces), _KEY_BATCH):
-        chunk = traces[start : start + _KEY_BATCH]
+    for chunk in chunks(traces):
         by_span: dict[tuple[str, str], tuple[str, list[str]]] = {}
         by_trace: dict[str, list[tuple[str, list[str]]]] = {}
         for row_id, trace_id, span_id, declared in session.execute(

@@ -23,6 +23,8 @@ __all__ = [
     "DEFAULT_DATABASE_URL",
     "DEFAULT_EVENT_RETENTION",
     "DEFAULT_STALE_AFTER",
+    "FALSE_WORDS",
+    "TRUE_WORDS",
     "Settings",
     "is_disabled",
     "load_settings",
@@ -39,8 +41,10 @@ DEFAULT_STALE_AFTER: Final = 6 * 3600.0
 AUTH_MODES: Final = ("none", "tokens", "headers")
 """Values ``PROVLOG_AUTH`` accepts: no auth, static tokens, or trusted proxy headers."""
 
-_TRUE: Final = frozenset({"1", "true", "yes", "on"})
-_FALSE: Final = frozenset({"0", "false", "no", "off"})
+TRUE_WORDS: Final = frozenset({"1", "true", "yes", "on"})
+"""What a setting or query parameter says to mean true (compared in lower case)."""
+FALSE_WORDS: Final = frozenset({"0", "false", "no", "off"})
+"""What a setting or query parameter says to mean false (compared in lower case)."""
 _UNITS: Final = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _DURATION: Final = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$", re.IGNORECASE)
 
@@ -52,9 +56,9 @@ def parse_bool(value: str, *, name: str = "value") -> bool:
         ValueError: for anything else, naming the setting.
     """
     text = value.strip().lower()
-    if text in _TRUE:
+    if text in TRUE_WORDS:
         return True
-    if text in _FALSE:
+    if text in FALSE_WORDS:
         return False
     raise ValueError(f"{name}: expected true/false, 1/0, yes/no or on/off, got {value!r}")
 
