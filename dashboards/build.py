@@ -113,10 +113,11 @@ ORDER BY o.updated_at DESC
 LIMIT 100"""
 
 CLUSTERS = """\
-SELECT id AS __value, CONCAT(COALESCE(name, '-'), ' · ', id) AS __text
-FROM clusters
+SELECT id FROM clusters
 ORDER BY updated_at DESC
 LIMIT 1000"""
+# Ids only: MariaDB/MySQL refuse to CONCAT a name (utf8mb4_bin) with an id (a NO PAD binary
+# collation, migration 0008), and no cast to text is spelled alike on both stores.
 OPERATIONS = """\
 SELECT o.cluster_id, c.name AS cluster_name, c.tenant_id, c.status AS cluster_status,
        o.step_type AS operation, o.status, o.started_at, o.completed_at, o.trace_id
@@ -457,7 +458,7 @@ def event_log() -> tuple[list[Json], list[Json]]:
         ),
         panel(
             "state-timeline",
-            "Steps",
+            "Step timeline",
             STEP_TIMELINE,
             (0, 5, 24, 9),
             fmt="time_series",
