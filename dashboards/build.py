@@ -587,8 +587,12 @@ def tracing() -> Json:
 def dashboard(uid: str, title: str, description: str, build: Any, time_from: str) -> Json:
     """Return a whole dashboard (data-source plugin still ``PLUGIN``), panels numbered from 1."""
     panels, variables = build()
-    for number, item in enumerate(panels, start=1):
-        item["id"] = number
+    panels = [{"id": number, **item} for number, item in enumerate(panels, start=1)]
+    other_uid, other_title = (
+        (EVENT_LOG_UID, "Cluster event log")
+        if uid == OVERVIEW_UID
+        else (OVERVIEW_UID, "Provisioning overview")
+    )
     store = {
         "name": "datasource",
         "label": "Store",
@@ -616,12 +620,12 @@ def dashboard(uid: str, title: str, description: str, build: Any, time_from: str
         "annotations": {"list": []},
         "links": [
             {
-                "title": "Provisioning overview",
+                "title": other_title,
                 "type": "link",
-                "url": f"/d/{OVERVIEW_UID}",
+                "url": f"/d/{other_uid}",
                 "keepTime": True,
                 "includeVars": False,
-            },
+            }
         ],
         "templating": {"list": [store, *variables]},
         "panels": panels,
