@@ -381,7 +381,7 @@ def test_step_durations_have_a_median_within_p95_within_the_longest_run(demo_sto
     rows = _panel(demo_store, "provisioning-overview.json", "Step durations by step name")
     assert {r["step_name"] for r in rows} == set(demo_simulation.CREATING_STEPS)
     for row in rows:
-        longest = row["max_seconds"] * (1 + 1e-6)  # MariaDB's FLOAT is single precision
+        longest = row["max_seconds"] * (1 + 1e-5)  # MariaDB: FLOAT, MAX() to 6 digits
         assert 0 <= row["median_seconds"] <= row["p95_seconds"] <= longest, row
     runs = {r["step_name"]: r["runs"] for r in rows}
     assert runs["Configure YARN"] == 1
