@@ -95,6 +95,15 @@ GROUP BY step_name
 HAVING SUM(failed) > 0 OR SUM(CASE WHEN status IN ('failed', 'interrupted') THEN 1 ELSE 0 END) > 0
 ORDER BY 2 DESC, 3 DESC
 LIMIT 10"""
+FAILURE_GROUPS = """\
+SELECT error_fingerprint, MAX(error_pattern) AS error_pattern, COUNT(*) AS failures,
+       COUNT(DISTINCT cluster_id) AS clusters, MAX(cluster_id) AS cluster_id,
+       MIN(created_at) AS first_seen, MAX(created_at) AS last_seen
+FROM cluster_events
+WHERE NOT successful AND error_fingerprint IS NOT NULL AND $__timeFilter(created_at)
+GROUP BY error_fingerprint
+ORDER BY 3 DESC, 1
+LIMIT 10"""
 STUCK_CLUSTERS = """\
 SELECT c.id AS cluster_id, c.name AS cluster_name, c.tenant_id, c.status AS cluster_status,
        o.step_type AS operation,
@@ -152,6 +161,16 @@ SELECT cluster_id, step_name, step_type, status,
 FROM provision_steps
 WHERE {_IN_RANGE}
 ORDER BY started_at"""
+CLUSTER_FAILURE_GROUPS = """\
+SELECT cluster_id, error_fingerprint, MAX(error_pattern) AS error_pattern,
+       COUNT(*) AS failures, COUNT(DISTINCT node_group_id) AS node_groups,
+       COUNT(DISTINCT instance_id) AS instances, MIN(created_at) AS first_seen,
+       MAX(created_at) AS last_seen, MAX(error_id) AS example_error_id
+FROM cluster_events
+WHERE cluster_id = '$cluster' AND NOT successful AND error_fingerprint IS NOT NULL
+  AND $__timeFilter(created_at)
+GROUP BY cluster_id, error_fingerprint
+ORDER BY 4 DESC, 2"""
 NODE_GROUPS = """\
 SELECT $__timeGroupAlias(created_at, $__interval), node_group_id AS metric,
        MAX(CASE WHEN successful THEN 0 ELSE 1 END) AS failed
@@ -161,7 +180,7 @@ GROUP BY 1, 2
 ORDER BY 1"""
 FAILED_EVENTS = """\
 SELECT e.created_at AS "time", s.step_name, e.node_group_id, e.instance_name, e.instance_id,
-       e.event_info AS message, e.error_id, e.trace_id, e.cluster_id
+       e.event_info AS message, e.error_id, e.error_fingerprint, e.trace_id, e.cluster_id
 FROM cluster_events e
 JOIN provision_steps s ON s.id = e.provision_step_id
 WHERE e.cluster_id = '$cluster' AND NOT e.successful AND $__timeFilter(e.created_at)
@@ -429,6 +448,14 @@ def overview() -> tuple[list[Json], list[Json]]:
             "operations without news from them or their steps for $stuck_minutes minutes.",
             overrides=[CLUSTER_LINKS, NAME_LINKS, links_on("trace_id", trace_link())],
         ),
+        table(
+            "Most frequent failure groups",
+            FAILURE_GROUPS,
+            (0, 38, 24, 8),
+            "Failed events of the time range grouped by cause (the fingerprint of their "
+            "normalised message) across clusters, largest first; cluster_id is one of them.",
+            overrides=[CLUSTER_LINKS],
+        ),
     ]
     stuck = {
         "name": "stuck_minutes",
@@ -525,9 +552,20 @@ def event_log() -> tuple[list[Json], list[Json]]:
             options={"showValue": "never", "rowHeight": 0.9, "legend": {"showLegend": False}},
         ),
         table(
+            "Failure groups",
+            CLUSTER_FAILURE_GROUPS,
+            (0, 31, 24, 8),
+            "The cluster's failed events grouped by cause (the fingerprint of their normalised "
+            "message), largest first: the same groups as the web page and the API.",
+            overrides=[
+                links_on("error_fingerprint", page_link("Cluster page")),
+                links_on("example_error_id", page_link("Cluster page")),
+            ],
+        ),
+        table(
             "Failed events",
             FAILED_EVENTS,
-            (0, 31, 24, 10),
+            (0, 39, 24, 10),
             "Every failed event with its message and error id (stacks stay in the store "
             "for admins); the instance opens its page, the trace id its trace.",
             overrides=[

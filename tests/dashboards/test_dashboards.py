@@ -403,3 +403,28 @@ def test_failed_events_carry_their_error_ids_and_the_page_link_fields(demo_store
     for step in steps:  # the demo retries failed instances: every step completes
         done, total = step["progress"].split(" / ")
         assert done == total, step
+
+
+def test_failure_groups_are_the_groups_of_the_api(demo_store):
+    """The event log's groups are page_failure_groups' (the API's and the page's), counts too."""
+    from otel_provlog.exporter.failure_groups import page_failure_groups
+
+    _backend, url = demo_store
+    rows = _panel(demo_store, "cluster-event-log.json", "Failure groups")
+    engine = create_store_engine(url, writer=False)
+    try:
+        with session_factory(engine)() as session:
+            groups = page_failure_groups(session, DEMO_CLUSTER).items
+    finally:
+        engine.dispose()
+    assert [(r["error_fingerprint"], r["failures"]) for r in rows] == [
+        (g.fingerprint, g.count) for g in groups
+    ]
+    assert [r["error_pattern"] for r in rows] == [g.pattern for g in groups]
+    failed = _panel(demo_store, "cluster-event-log.json", "Failed events")
+    assert len(rows) < len(failed)  # the demo's failures have two causes, many instances
+    assert sum(r["failures"] for r in rows) == len(failed)
+    across = _panel(demo_store, "provisioning-overview.json", "Most frequent failure groups")
+    assert {(r["error_fingerprint"], r["failures"], r["clusters"]) for r in across} == {
+        (g.fingerprint, g.count, 1) for g in groups
+    }
