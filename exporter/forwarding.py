@@ -23,7 +23,10 @@ Which receiver, in order:
 
 Only spans carrying ``provisioning.span`` are forwarded. Full tracebacks stay in SQL: spans
 sent out keep ``provisioning.event.error_id`` and carry a bounded event info, status message
-and exception stacktrace (:func:`bound_span`; Tempo truncates attributes over 2 KB)::
+and exception stacktrace (:func:`bound_span`; Tempo truncates attributes over 2 KB). They
+are named for trace viewers: an event after its instance, an operation with its cluster,
+and a service without a name gets ``unknown_service:<program>``
+(:mod:`~otel_provlog.exporter.span_display`; set ``OTEL_SERVICE_NAME`` to name the engine)::
 
     from opentelemetry.sdk.trace import TracerProvider
     from otel_provlog.config import load_settings
@@ -61,6 +64,7 @@ from otel_provlog.exporter.span_bounds import (
     BoundedSpanExporter,
     bound_span,
 )
+from otel_provlog.exporter.span_display import DisplaySpanExporter
 
 __all__ = [
     "ATTRIBUTE_LIMIT",
@@ -403,7 +407,8 @@ def attach_forwarding(
     if config is None:
         return None
     inner = exporter if exporter is not None else create_span_exporter(config)
-    processor = ForwardingSpanProcessor(BoundedSpanExporter(inner), **processor_options)
+    shown = DisplaySpanExporter(inner)
+    processor = ForwardingSpanProcessor(BoundedSpanExporter(shown), **processor_options)
     tracer_provider.add_span_processor(processor)
     logger.info(
         "otel_provlog: forwarding spans over OTLP/%s to %s", config.protocol, config.endpoint
