@@ -17,6 +17,7 @@ from otel_provlog.cli.retention_commands import prune
 from otel_provlog.cli.serve_commands import serve
 from otel_provlog.cli.stats_commands import stats
 from otel_provlog.cli.store_commands import expire
+from otel_provlog.cli.watch import watch
 from otel_provlog.config import load_settings
 
 __all__ = ["provlog"]
@@ -104,3 +105,4 @@ provlog.add_command(prune)
 provlog.add_command(serve)
 provlog.add_command(stats)
 provlog.add_command(step)
+provlog.add_command(watch)
