@@ -10,6 +10,10 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Final
+
+SIMULATED_CLUSTER: Final = "c-simulated"
+"""The cluster the ``simulated_store`` fixture holds."""
 
 SCRIPT = """
 import sys

@@ -7,31 +7,20 @@ import pytest
 from otel_provlog.api.auth import hash_token
 from otel_provlog.cli.demo_simulation import CREATING_STEPS, SCALING_STEPS
 from otel_provlog.client import NotFoundError, ProvlogClient, UnreachableError, to_json
-from tests.cli.provisioning import simulate
-from tests.served_api import ServedApi, output_once_ended
+from tests.cli.provisioning import SIMULATED_CLUSTER
+from tests.served_api import ServedApi
 
 pytestmark = pytest.mark.database
 
-CLUSTER = "c-client"
+CLUSTER = SIMULATED_CLUSTER
 TOKENS = {"admin": "admin-secret", "reader": "reader-secret", "other": "other-secret"}
 
 
 @pytest.fixture(scope="module")
-def recorded(database_factory, tmp_path_factory):
-    """A store holding one simulated creation and scale-out, failures included."""
-    url = database_factory.new_url()
-    tmp_path = tmp_path_factory.mktemp("recorded")
-    process = simulate(url, CLUSTER, tmp_path, instances=12, failure_rate=0.4, scale_out=3)
-    output = output_once_ended(process, 120)
-    assert process.returncode == 0, output
-    return url
-
-
-@pytest.fixture(scope="module")
-def served(recorded, tmp_path_factory):
+def served(simulated_store, tmp_path_factory):
     """The API on that store, with token authentication."""
     env = {
-        "PROVLOG_DATABASE_URL": recorded,
+        "PROVLOG_DATABASE_URL": simulated_store,
         "PROVLOG_AUTH": "tokens",
         "PROVLOG_API_TOKENS": f"{hash_token(TOKENS['admin'])}:admin,"
         f"{hash_token(TOKENS['reader'])}:reader:demo,"
@@ -82,10 +71,10 @@ def test_errors_carry_the_request_id_and_other_tenants_see_nothing(served):
         other.get_cluster(CLUSTER)
 
 
-def test_the_offline_client_answers_exactly_as_the_served_api(served, recorded):
+def test_the_offline_client_answers_exactly_as_the_served_api(served, simulated_store):
     """Reading the store directly gives an admin's results from the API, to the field."""
     online = ProvlogClient(served.url, token=TOKENS["admin"])
-    with ProvlogClient.offline(recorded) as offline:
+    with ProvlogClient.offline(simulated_store) as offline:
         assert to_json(offline.get_cluster(CLUSTER)) == to_json(online.get_cluster(CLUSTER))
         assert to_json(offline.list_clusters()) == to_json(online.list_clusters())
         assert to_json(list(offline.iterate(offline.list_failures, CLUSTER))) == to_json(
