@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Final
 
@@ -17,6 +18,7 @@ SIMULATED_CLUSTER: Final = "c-simulated"
 
 SCRIPT = """
 import sys
+import time
 import otel_provlog
 from otel_provlog.cli import demo_simulation
 from otel_provlog.exporter import migrate
@@ -61,6 +63,37 @@ def simulate(
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def wait_until_running(url: str, cluster_id: str, timeout: float = 60) -> None:
+    """Wait until the store shows ``cluster_id`` with a running operation and a step."""
+    from otel_provlog.client import NotFoundError, ProvlogClient, UnreachableError
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with ProvlogClient.offline(url) as client:
+                found = client.get_cluster(cluster_id)
+            if found.operation is not None and found.operation.running and found.steps:
+                return
+        except (NotFoundError, UnreachableError):  # not stored yet, or no store yet
+            pass
+        assert time.monotonic() < deadline, f"{cluster_id} did not start"
+        time.sleep(0.1)
+
+
+def provlog_process(*args: str, cwd: Path) -> subprocess.Popen[str]:
+    """Start ``provlog ARGS`` with its output in a pipe (not a terminal), no PROVLOG_* set."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROVLOG_")}
+    return subprocess.Popen(
+        [sys.executable, "-c", "from otel_provlog.cli import main; main()", *args],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
     )

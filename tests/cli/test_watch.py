@@ -1,0 +1,138 @@
+"""``provlog watch`` without a terminal: lines, a heartbeat, JSON Lines and exit codes."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+
+import pytest
+
+from otel_provlog.cli.demo_simulation import CREATING_STEPS, SCALING_STEPS
+from tests.cli.provisioning import (
+    SIMULATED_CLUSTER,
+    provlog_process,
+    simulate,
+    wait_until_running,
+)
+from tests.served_api import free_port
+
+pytestmark = pytest.mark.database
+
+BOUND = 120
+"""Seconds any process of these tests may take on a loaded machine."""
+
+
+def finish(process: subprocess.Popen[str]) -> tuple[int, str, str]:
+    """Wait for ``process``; return its exit code, stdout and stderr."""
+    try:
+        out, err = process.communicate(timeout=BOUND)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        out, err = process.communicate()
+        pytest.fail(f"did not end:\n{out}\n{err}")
+    return process.returncode, out, err
+
+
+def test_watching_a_running_operation_without_a_terminal(database_url, tmp_path):
+    """Lines per change with heartbeats, JSON Lines and a timeout, all while it runs."""
+    simulation = simulate(
+        database_url, "c-watch", tmp_path, instances=30, speed=0.6, failure_rate=0.15
+    )
+    try:
+        wait_until_running(database_url, "c-watch")
+        common = ("c-watch", "--database-url", database_url, "--interval", "0.3")
+        lines = provlog_process("watch", *common, "--heartbeat", "0.5", cwd=tmp_path)
+        jsonl = provlog_process("watch", *common, "-f", "json", cwd=tmp_path)
+        timed = provlog_process("watch", *common, "--timeout", "1", cwd=tmp_path)
+        lines_code, lines_out, lines_err = finish(lines)
+        json_code, json_out, _ = finish(jsonl)
+        timed_code, timed_out, _ = finish(timed)
+    finally:
+        finish(simulation)
+
+    assert lines_err == ""
+    assert lines_code == 1, lines_out  # events failed: their steps are not successful
+    out = lines_out.splitlines()
+    assert out[0] == "watching cluster c-watch (demo-hadoop): creating running"
+    started = [
+        line.split(": ", 1)[1].split(" (")[0] for line in out if line.startswith("started: ")
+    ]
+    assert started  # steps were seen running, not only read once ended
+    assert len(set(started)) == len(started)
+    assert set(started) <= set(CREATING_STEPS)
+    for name in CREATING_STEPS:  # each step's end is told once
+        assert sum(1 for line in out if re.match(rf"(successful|failed): {name} \d", line)) == 1
+    failures = [line for line in out if line.startswith("failure: ")]
+    assert failures
+    assert any("is not accessible over SSH" in line for line in failures)
+    heartbeats = [line for line in out if line.startswith("still running: ")]
+    assert heartbeats
+    assert all(re.fullmatch(r"still running: .+ \d+/\d+ \[\d+s\](, .+)*", h) for h in heartbeats)
+    assert re.fullmatch(
+        rf"creating cluster c-watch \(demo-hadoop\) failed in \d+s: {len(CREATING_STEPS)} steps "
+        rf"\(\d+ failed\), {len(failures)} failed events?",
+        out[-1],
+    )
+
+    records = [json.loads(line) for line in json_out.splitlines()]
+    assert records[0]["type"] == "version"
+    assert records[0]["version"] == 1
+    assert records[1]["type"] == "watch"
+    assert records[1]["cluster"]["id"] == "c-watch"
+    assert {r["type"] for r in records} <= {"version", "watch", "step", "failure", "result"}
+    failed_ids = {r["event"]["id"] for r in records if r["type"] == "failure"}
+    assert len(failed_ids) == len(failures)
+    ended = [
+        r["step"]["step_name"] for r in records if r["type"] == "step" and r["change"] == "ended"
+    ]
+    assert ended == list(CREATING_STEPS)
+    assert records[-1] == records[-1] | {"type": "result", "status": "failed", "exit_code": 1}
+    assert json_code == 1
+
+    assert timed_code == 3
+    assert timed_out.splitlines()[-1].startswith("timed out watching cluster c-watch")
+
+
+def test_an_ended_operation_is_printed_once_with_its_exit_code(simulated_store, tmp_path):
+    """The simulated scale-out ended (with failures or not): one pass, then the same code."""
+    process = provlog_process(
+        "watch", SIMULATED_CLUSTER, "--database-url", simulated_store, cwd=tmp_path
+    )
+    code, out, err = finish(process)
+    assert err == ""
+    lines = out.splitlines()
+    assert lines[0] == f"watching cluster {SIMULATED_CLUSTER} (demo-hadoop): scaling successful"
+    step_lines = [line for line in lines if re.match(r"(successful|failed): ", line)]
+    assert [re.sub(r"^\w+: (.+) \d+/\d+.*$", r"\1", s) for s in step_lines] == list(SCALING_STEPS)
+    failed = any(line.startswith("failed: ") for line in step_lines)
+    assert code == (1 if failed else 0)
+    assert lines[-1].startswith(f"scaling cluster {SIMULATED_CLUSTER} (demo-hadoop) ")
+
+
+def test_a_successful_operation_exits_0(database_url, tmp_path):
+    """Every step successful: the watch says so and exits 0, in JSON Lines too."""
+    finish(simulate(database_url, "c-ok", tmp_path, instances=5))
+    code, out, _ = finish(
+        provlog_process("watch", "c-ok", "--database-url", database_url, "-f", "json", cwd=tmp_path)
+    )
+    assert code == 0, out
+    result = json.loads(out.splitlines()[-1])
+    assert (result["status"], result["failed_events"], result["steps"]) == (
+        "successful",
+        0,
+        len(CREATING_STEPS),
+    )
+
+
+def test_unknown_cluster_and_unreachable_api(database_url, tmp_path):
+    """An unknown cluster exits 4, an API nobody serves 5, each with one line on stderr."""
+    code, out, err = finish(
+        provlog_process("watch", "no-such", "--database-url", database_url, cwd=tmp_path)
+    )
+    assert (code, out, err) == (4, "", "Error: no cluster 'no-such'\n")
+    url = f"http://127.0.0.1:{free_port()}"
+    code, out, err = finish(provlog_process("watch", "c-1", "--api-url", url, cwd=tmp_path))
+    assert code == 5
+    assert len(err.splitlines()) == 1
+    assert "does not answer" in err
