@@ -115,7 +115,7 @@ class LiveView:
             return Text("")
         grid = Table.grid(padding=(0, 1))
         for justify in ("left", "left", "left", "right", "right", "right", "right", "right"):
-            grid.add_column(justify=justify)  # type: ignore[arg-type]
+            grid.add_column(justify=justify)
         now = datetime.now(UTC)
         for step in self._steps:
             total = step.total if step.total else None

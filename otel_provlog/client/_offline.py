@@ -77,7 +77,7 @@ def _check_store(engine: Any) -> None:
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))
     except SQLAlchemyError as error:
-        reason = str(error.orig if getattr(error, "orig", None) else error).splitlines()[0]
+        reason = str(getattr(error, "orig", None) or error).splitlines()[0]
         raise UnreachableError(f"the store does not answer: {reason}") from None
 
 
