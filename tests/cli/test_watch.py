@@ -9,6 +9,8 @@ import subprocess
 import pytest
 
 from otel_provlog.cli.demo_simulation import CREATING_STEPS, SCALING_STEPS
+from otel_provlog.cli.watch import ended
+from otel_provlog.client import Cluster, Operation, Step
 from tests.cli.provisioning import (
     SIMULATED_CLUSTER,
     provlog_process,
@@ -136,3 +138,60 @@ def test_unknown_cluster_and_unreachable_api(database_url, tmp_path):
     assert code == 5
     assert len(err.splitlines()) == 1
     assert "does not answer" in err
+
+
+def _step(status: str, successful: bool | None, operation_id: str | None = "op-1") -> Step:
+    return Step(
+        id=f"s-{status}",
+        cluster_id="c-1",
+        operation_id=operation_id,
+        step_name=status,
+        step_type="creating",
+        completed=1,
+        failed=0 if successful is not False else 1,
+        total=2,
+        successful=successful,
+        status=status,
+        progress=status,
+    )
+
+
+def _cluster(operation: Operation | None, *steps: Step) -> Cluster:
+    return Cluster(
+        id="c-1", name=None, tenant_id=None, status="x", operation=operation, steps=steps
+    )
+
+
+def _operation(operation_id: str, status: str) -> Operation:
+    successful = {"running": None, "successful": True}.get(status, False)
+    return Operation(operation_id, "creating", status, successful, None)
+
+
+@pytest.mark.parametrize(
+    ("operation", "steps", "expected"),
+    [
+        (_operation("op-1", "running"), [_step("running", None)], None),
+        (_operation("op-1", "successful"), [_step("successful", True)], (0, "successful")),
+        (_operation("op-1", "successful"), [_step("failed", False)], (1, "failed")),
+        (_operation("op-1", "interrupted"), [_step("interrupted", False)], (1, "interrupted")),
+        # a newer operation started: the watched one ended, its steps tell how
+        (_operation("op-2", "running"), [_step("successful", True)], (0, "successful")),
+        (_operation("op-2", "running"), [_step("running", None)], (1, "interrupted")),
+    ],
+)
+def test_when_a_watched_operation_ended_and_how(operation, steps, expected):
+    """The exit code is 0 only for an operation that ended with every step successful."""
+    outcome = ended(_cluster(operation, *steps), "op-1", steps)
+    found = (outcome.exit_code, outcome.status) if outcome is not None else None
+    assert found == expected
+
+
+def test_without_an_operation_the_steps_decide():
+    """A cluster without an operation record is done once none of its steps runs."""
+    running = _step("running", None, operation_id=None)
+    done = _step("successful", True, operation_id=None)
+    assert ended(_cluster(None, running, done), None, [running, done]) is None
+    assert ended(_cluster(None), None, []) is None
+    outcome = ended(_cluster(None, done), None, [done])
+    assert outcome is not None
+    assert outcome.exit_code == 0
