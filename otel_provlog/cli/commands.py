@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import click
 
+from otel_provlog.cli.cluster_commands import cluster, step
 from otel_provlog.cli.demo import demo
 from otel_provlog.cli.drain_commands import drain
+from otel_provlog.cli.event_commands import event, failures
 from otel_provlog.cli.options import database_url_option
-from otel_provlog.cli.read_commands import cluster, event, failures, step
 from otel_provlog.cli.retention_commands import prune
 from otel_provlog.cli.serve_commands import serve
 from otel_provlog.cli.stats_commands import stats

@@ -10,10 +10,13 @@ import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Final
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Final
 
 import click
+
+if TYPE_CHECKING:
+    from otel_provlog.client import Step
 
 __all__ = [
     "FORMATS",
@@ -22,6 +25,8 @@ __all__ = [
     "render",
     "safe",
     "short_duration",
+    "step_counts",
+    "step_elapsed",
     "timestamp",
 ]
 
@@ -67,6 +72,22 @@ def short_duration(seconds: float | None) -> str:
 def timestamp(value: datetime | None) -> str:
     """Return a timestamp to the second, in UTC as the API gives it."""
     return "" if value is None else value.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def step_counts(step: Step) -> str:
+    """Return a step's ``"59/1000"`` (``"59/?"`` when its total is unknown)."""
+    return f"{step.completed}/{step.total if step.total is not None else '?'}"
+
+
+def step_elapsed(step: Step, now: datetime | None = None) -> float | None:
+    """Return how long a step ran (so far, while it runs); None before it started."""
+    if step.duration is not None:
+        return step.duration
+    begun = step.started_at or step.created_at
+    if begun is None:
+        return None
+    end = step.completed_at or now or datetime.now(UTC)
+    return max(0.0, (end - begun).total_seconds())
 
 
 @dataclass(frozen=True, slots=True)

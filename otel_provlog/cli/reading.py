@@ -9,9 +9,10 @@ as an admin. Both ways give the same results: the offline client runs the API in
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, TypeVar
+from itertools import islice
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import click
 
@@ -25,9 +26,21 @@ from otel_provlog.cli.exit_codes import (
 if TYPE_CHECKING:
     from otel_provlog.client import ProvlogClient
 
-__all__ = ["CommandError", "exit_on_errors", "open_client", "source_options"]
+__all__ = [
+    "PAGE_SIZE",
+    "CommandError",
+    "exit_on_errors",
+    "first_rows",
+    "no_cluster",
+    "open_client",
+    "source_options",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
+
+PAGE_SIZE: Final = 1000
+"""Rows fetched per request when a command reads a whole list (the API's maximum)."""
 
 
 class CommandError(click.ClickException):
@@ -99,3 +112,18 @@ def exit_on_errors(not_found: str | None = None) -> Iterator[None]:
 def _api_text(error: Any) -> str:
     request = f" (request {error.request_id})" if error.request_id else ""
     return f"{error.error_message}{request}"
+
+
+def first_rows(items: Iterable[T], limit: int) -> list[T]:
+    """Return the first ``limit`` items (all when 0), saying on stderr when more were left."""
+    if limit == 0:
+        return list(items)
+    found = list(islice(items, limit + 1))
+    if len(found) > limit:
+        click.echo(f"showing the first {limit} rows; --limit 0 shows all", err=True)
+    return found[:limit]
+
+
+def no_cluster(cluster_id: str) -> str:
+    """Return the message of a cluster that does not exist (or is another tenant's)."""
+    return f"no cluster {cluster_id!r}"

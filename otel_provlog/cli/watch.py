@@ -31,7 +31,13 @@ from otel_provlog.cli.exit_codes import (
     EXIT_UNREACHABLE,
 )
 from otel_provlog.cli.options import DURATION
-from otel_provlog.cli.reading import CommandError, exit_on_errors, open_client, source_options
+from otel_provlog.cli.reading import (
+    PAGE_SIZE,
+    CommandError,
+    exit_on_errors,
+    open_client,
+    source_options,
+)
 
 if TYPE_CHECKING:
     from otel_provlog.cli.watch_views import View
@@ -43,7 +49,6 @@ UNREACHABLE_GRACE: Final = 60.0
 """Seconds the API may stay unreachable while watching before the command gives up."""
 MAX_FAILURES_SHOWN: Final = 50
 """Failed events printed at most; past that, one line says where to read the rest."""
-PAGE_SIZE: Final = 1000
 
 
 @dataclass(frozen=True, slots=True)

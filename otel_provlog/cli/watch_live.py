@@ -20,10 +20,8 @@ from rich.spinner import Spinner
 from rich.table import Table
 from rich.text import Text
 
-from otel_provlog.cli.output import safe, short_duration
+from otel_provlog.cli.output import safe, short_duration, step_counts, step_elapsed
 from otel_provlog.cli.watch_views import (
-    counts,
-    elapsed,
     failure_line,
     operation_seconds,
     running_events,
@@ -131,10 +129,10 @@ class LiveView:
                 self._mark(step),
                 Text(safe(step.step_name, one_line=True)),
                 bar,
-                Text(counts(step)),
+                Text(step_counts(step)),
                 failed,
                 Text(f"{running} running") if running else Text(""),
-                Text(short_duration(elapsed(step, now))),
+                Text(short_duration(step_elapsed(step, now))),
                 Text(self._left(step), style="dim"),
             )
         seen = {step.step_name for step in self._steps}

@@ -21,7 +21,7 @@ import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final, Protocol, TextIO
 
-from otel_provlog.cli.output import safe, short_duration
+from otel_provlog.cli.output import safe, short_duration, step_counts, step_elapsed
 
 if TYPE_CHECKING:
     from otel_provlog.cli.watch import Outcome
@@ -32,8 +32,6 @@ __all__ = [
     "JsonView",
     "LineView",
     "View",
-    "counts",
-    "elapsed",
     "failure_line",
     "make_view",
     "operation_seconds",
@@ -78,21 +76,6 @@ def running_events(step: Step) -> int:
     return max(0, step.total - step.completed - step.failed)
 
 
-def elapsed(step: Step, now: datetime) -> float | None:
-    """Return how long the step ran (so far, while it runs)."""
-    if step.duration is not None:
-        return step.duration
-    begun = step.started_at or step.created_at
-    if begun is None:
-        return None
-    return max(0.0, ((step.completed_at or now) - begun).total_seconds())
-
-
-def counts(step: Step) -> str:
-    """Return ``"59/1000"`` (``"59/?"`` when the total is unknown)."""
-    return f"{step.completed}/{step.total if step.total is not None else '?'}"
-
-
 def _title(found: Cluster) -> str:
     name = f" ({safe(found.name, one_line=True)})" if found.name else ""
     return f"cluster {safe(found.id, one_line=True)}{name}"
@@ -106,7 +89,7 @@ def summary(found: Cluster, outcome: Outcome, seconds: float | None) -> str:
     """Return the closing line of a watch."""
     took = f" in {short_duration(seconds)}" if seconds is not None else ""
     if outcome.status == "timeout":
-        still = ", ".join(f"{safe(s.step_name)} {counts(s)}" for s in outcome.running)
+        still = ", ".join(f"{safe(s.step_name)} {step_counts(s)}" for s in outcome.running)
         return f"timed out watching {_title(found)}" + (
             f"; still running: {still}" if still else ""
         )
@@ -130,10 +113,10 @@ def step_line(step: Step, change: str, now: datetime) -> str:
     """Return the line of a step that started or ended."""
     name = safe(step.step_name, one_line=True)
     if change == "started":
-        return f"started: {name} ({counts(step)})"
+        return f"started: {name} ({step_counts(step)})"
     failed = f", {step.failed} failed" if step.failed else ""
-    took = short_duration(elapsed(step, now))
-    return f"{step.status}: {name} {counts(step)}{failed}" + (f" in {took}" if took else "")
+    took = short_duration(step_elapsed(step, now))
+    return f"{step.status}: {name} {step_counts(step)}{failed}" + (f" in {took}" if took else "")
 
 
 def failure_line(event: Event, step: Step) -> str:
@@ -184,8 +167,8 @@ class LineView:
         running = [s for s in steps if s.running]
         if running:
             parts = [
-                f"{safe(s.step_name, one_line=True)} {counts(s)}"
-                f" [{short_duration(elapsed(s, now))}]"
+                f"{safe(s.step_name, one_line=True)} {step_counts(s)}"
+                f" [{short_duration(step_elapsed(s, now))}]"
                 for s in running
             ]
         else:
@@ -251,7 +234,7 @@ class JsonView:
                 "completed": s.completed,
                 "failed": s.failed,
                 "total": s.total,
-                "elapsed": elapsed(s, now),
+                "elapsed": step_elapsed(s, now),
                 "seconds_left": s.seconds_left,
             }
             for s in steps

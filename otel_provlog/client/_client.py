@@ -13,7 +13,6 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from otel_provlog.client._errors import (
-    NotFoundError,
     ProvlogError,
     UnreachableError,
     error_from_response,
@@ -306,13 +305,6 @@ class ProvlogClient:
             if page.next_marker is None or page.next_marker == marker:
                 return
             marker = page.next_marker
-
-    def find_cluster(self, cluster_id: str) -> Cluster | None:
-        """Return the cluster, or None when it does not exist (or is another tenant's)."""
-        try:
-            return self.get_cluster(cluster_id)
-        except NotFoundError:
-            return None
 
 
 def _segment(value: str) -> str:
