@@ -164,11 +164,17 @@ def list_events(
 GROUP_COLUMNS: Final = (
     Column("COUNT", lambda g: g.count, "right"),
     Column("CAUSE", lambda g: safe(g.pattern, one_line=True)),
-    Column("NODE GROUPS", lambda g: ", ".join(f"{k}: {v}" for k, v in g.node_groups.items())),
+    Column("NODE GROUPS", lambda g: _node_groups(g)),
     Column("FIRST SEEN", lambda g: timestamp(g.first_seen)),
     Column("LAST SEEN", lambda g: timestamp(g.last_seen)),
     Column("EXAMPLE", lambda g: _example(g)),
 )
+
+
+def _node_groups(group: FailureGroup) -> str:
+    return ", ".join(
+        f"{safe(k, one_line=True) or '(none)'}: {v}" for k, v in group.node_groups.items()
+    )
 
 
 def _example(group: FailureGroup) -> str:
@@ -201,11 +207,15 @@ def failures(
     """List a cluster's failed events with their messages, or (--group) their causes."""
     with exit_on_errors(no_cluster(cluster_id)), open_client(api_url, database_url) as client:
         if group:
-            if step_ref or node_group or instance or since:
-                raise CommandError("--group takes no filter", EXIT_BAD_USAGE)
+            if instance or since:
+                raise CommandError("--group takes --step and --node-group only", EXIT_BAD_USAGE)
             groups = first_rows(
                 client.iterate(
-                    client.list_failure_groups, cluster_id, limit=min(limit or PAGE_SIZE, PAGE_SIZE)
+                    client.list_failure_groups,
+                    cluster_id,
+                    step_id=_step_id(client, cluster_id, step_ref),
+                    node_group_ids=node_group,
+                    limit=min(limit or PAGE_SIZE, PAGE_SIZE),
                 ),
                 limit,
             )

@@ -283,13 +283,22 @@ class ProvlogClient:
         return Page.from_json(body, "failures", Event.from_json)
 
     def list_failure_groups(
-        self, cluster_id: str, *, limit: int | None = None, marker: str | None = None
+        self,
+        cluster_id: str,
+        *,
+        step_id: str | None = None,
+        node_group_ids: Iterable[str] = (),
+        limit: int | None = None,
+        marker: str | None = None,
     ) -> Page[FailureGroup]:
-        """Return one page of the cluster's failures grouped by cause, largest first."""
-        body = self.get_json(
-            f"/v2/clusters/{_segment(cluster_id)}/failure-groups",
-            {"limit": limit, "marker": marker},
-        )
+        """Return one page of the cluster's failures grouped by cause, largest group first."""
+        params = {
+            "provision_step": step_id,
+            "node_group_id": list(node_group_ids),
+            "limit": limit,
+            "marker": marker,
+        }
+        body = self.get_json(f"/v2/clusters/{_segment(cluster_id)}/failure-groups", params)
         return Page.from_json(body, "failure_groups", FailureGroup.from_json)
 
     def iterate(self, fetch: Callable[..., Page[T]], *args: Any, **kwargs: Any) -> Iterator[T]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import responses
 import yaml
 
 from tests.cli.provisioning import SIMULATED_CLUSTER
@@ -74,3 +75,78 @@ def test_failures_in_json_and_yaml(run_provlog, simulated_store):
     assert all(f["successful"] is False and f["error_id"] for f in as_json)
     as_yaml = run_provlog("failures", CLUSTER, "-f", "yaml", "--database-url", simulated_store)
     assert yaml.safe_load(as_yaml.stdout) == as_json
+
+
+GROUP = {
+    "fingerprint": "f1",
+    "pattern": "Instance <name> is not accessible over SSH",
+    "message": "Instance worker-7 is not accessible over SSH",
+    "count": 3,
+    "node_groups": {"ng-worker": 2, "": 1},
+    "first_seen": "2026-05-04T10:00:00.250000Z",
+    "last_seen": "2026-05-04T10:05:00.000000Z",
+    "examples": [
+        {
+            "event_id": "e-7",
+            "instance_id": "i-7",
+            "instance_name": "worker-7",
+            "node_group_id": "ng-worker",
+            "error_id": "err-7",
+            "provisioning_step_id": "s-1",
+        }
+    ],
+}
+
+
+@responses.activate
+def test_failures_grouped_by_cause(run_provlog):
+    """``failures --group`` prints each cause with its count, node groups and an example."""
+    base = "http://provlog.test"
+    responses.get(
+        f"{base}/v2/clusters/c-1/steps",
+        json={
+            "steps": [
+                {
+                    "id": "2b6f0b5e-0000-4000-8000-000000000001",
+                    "cluster_id": "c-1",
+                    "step_name": "Wait for ssh",
+                    "completed": 1,
+                    "failed": 3,
+                    "total": 4,
+                }
+            ]
+        },
+        match=[
+            responses.matchers.query_param_matcher(
+                {"step_name": "Wait for ssh", "sort_by": "-created_at", "limit": "1"}
+            )
+        ],
+    )
+    responses.get(
+        f"{base}/v2/clusters/c-1/failure-groups",
+        json={"failure_groups": [GROUP]},
+        match=[
+            responses.matchers.query_param_matcher(
+                {
+                    "provision_step": "2b6f0b5e-0000-4000-8000-000000000001",
+                    "node_group_id": "ng-worker",
+                    "limit": "100",
+                }
+            )
+        ],
+    )
+    args = ["failures", "c-1", "--group", "--api-url", base, "--step", "Wait for ssh"]
+    table = run_provlog(*args, "--node-group", "ng-worker")
+    assert table.exit_code == 0, table.output
+    (row,) = [line for line in table.stdout.splitlines() if "not accessible" in line]
+    assert row.split()[0] == "3"
+    assert "Instance <name> is not accessible over SSH" in row
+    assert "ng-worker: 2, (none): 1" in row
+    assert "worker-7 (err-7)" in row
+    as_json = run_provlog(*args, "--node-group", "ng-worker", "-f", "json")
+    (group,) = json.loads(as_json.stdout)
+    assert (group["fingerprint"], group["count"], group["node_groups"]) == (
+        "f1",
+        3,
+        {"ng-worker": 2, "": 1},
+    )

@@ -62,7 +62,7 @@ def test_without_an_api_url_the_store_of_the_settings_is_read(
         (["event", "list", CLUSTER, "--step", "No such step"], 4, "no step named"),
         (["event", "list", CLUSTER, "--outcome", "maybe"], 2, "Invalid value"),
         (["event", "list", CLUSTER, "--since", "yesterday"], 2, "neither a duration"),
-        (["failures", CLUSTER, "--group", "--node-group", "x"], 2, "--group takes no filter"),
+        (["failures", CLUSTER, "--group", "--since", "1h"], 2, "--group takes --step and"),
     ],
 )
 def test_errors_are_one_line_with_the_contract_exit_code(

@@ -6,6 +6,7 @@ import json
 import socket
 import threading
 import time
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -22,6 +23,26 @@ from otel_provlog.client import (
 from tests.served_api import free_port
 
 BASE = "http://provlog.test"
+
+GROUP = {
+    "fingerprint": "f1",
+    "pattern": "Instance <name> is not accessible over SSH",
+    "message": "Instance worker-7 is not accessible over SSH",
+    "count": 3,
+    "node_groups": {"ng-worker": 2, "": 1},
+    "first_seen": "2026-05-04T10:00:00.250000Z",
+    "last_seen": "2026-05-04T10:05:00.000000Z",
+    "examples": [
+        {
+            "event_id": "e-7",
+            "instance_id": "i-7",
+            "instance_name": "worker-7",
+            "node_group_id": "ng-worker",
+            "error_id": "err-7",
+            "provisioning_step_id": "s-1",
+        }
+    ],
+}
 
 
 def _error(status: int, name: str, message: str, request_id: str) -> dict:
@@ -137,6 +158,45 @@ def test_iterate_follows_the_markers_page_after_page():
     client = ProvlogClient(BASE, token="")
     found = client.iterate(client.list_events, "c 1", successful=True, limit=2)
     assert [event.id for event in found] == ["e1", "e2", "e3"]
+
+
+@responses.activate
+def test_failure_groups_are_typed_and_paged():
+    """Failure groups come typed, filtered by step and node group, page after page."""
+    url = f"{BASE}/v2/clusters/c-1/failure-groups"
+    wanted = {"provision_step": "s-1", "node_group_id": "ng-worker", "limit": "1"}
+    second = {**GROUP, "fingerprint": "f2", "count": 1, "examples": []}
+    responses.get(
+        url,
+        json={"failure_groups": [GROUP], "markers": {"prev": None, "next": "f1"}},
+        match=[matchers.query_param_matcher(wanted)],
+    )
+    responses.get(
+        url,
+        json={"failure_groups": [second], "markers": {"prev": None, "next": None}},
+        match=[matchers.query_param_matcher({**wanted, "marker": "f1"})],
+    )
+    client = ProvlogClient(BASE, token="")
+    found = list(
+        client.iterate(
+            client.list_failure_groups,
+            "c-1",
+            step_id="s-1",
+            node_group_ids=["ng-worker"],
+            limit=1,
+        )
+    )
+    assert [g.fingerprint for g in found] == ["f1", "f2"]
+    first = found[0]
+    assert (first.pattern, first.count) == (GROUP["pattern"], 3)
+    assert first.node_groups == {"ng-worker": 2, "": 1}
+    assert first.first_seen == datetime(2026, 5, 4, 10, 0, 0, 250000, tzinfo=UTC)
+    (example,) = first.examples
+    assert (example.instance_name, example.error_id, example.step_id) == (
+        "worker-7",
+        "err-7",
+        "s-1",
+    )
 
 
 class _Json(BaseHTTPRequestHandler):
