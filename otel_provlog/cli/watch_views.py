@@ -95,8 +95,12 @@ def summary(found: Cluster, outcome: Outcome, seconds: float | None) -> str:
         )
     failed_steps = f" ({outcome.failed_steps} failed)" if outcome.failed_steps else ""
     events = "event" if outcome.failed_events == 1 else "events"
+    said = found.operation.status if found.operation else None
+    status = outcome.status
+    if status == "failed" and said == "successful":  # it ended, but steps had failures
+        status = "finished with failed steps"
     return (
-        f"{_operation_name(found)} {_title(found)} {outcome.status}{took}: "
+        f"{_operation_name(found)} {_title(found)} {status}{took}: "
         f"{outcome.steps} steps{failed_steps}, {outcome.failed_events} failed {events}"
     )
 

@@ -72,8 +72,8 @@ def test_watching_a_running_operation_without_a_terminal(database_url, tmp_path)
     assert heartbeats
     assert all(re.fullmatch(r"still running: .+ \d+/\d+ \[\d+s\](, .+)*", h) for h in heartbeats)
     assert re.fullmatch(
-        rf"creating cluster c-watch \(demo-hadoop\) failed in \d+s: {len(CREATING_STEPS)} steps "
-        rf"\(\d+ failed\), {len(failures)} failed events?",
+        r"creating cluster c-watch \(demo-hadoop\) finished with failed steps in \d+s: "
+        rf"{len(CREATING_STEPS)} steps \(\d+ failed\), {len(failures)} failed events?",
         out[-1],
     )
 

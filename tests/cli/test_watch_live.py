@@ -75,5 +75,8 @@ def test_live_bars_move_and_failures_appear_above_them(database_url, tmp_path):
     assert moving, seen  # at least one bar was seen at two different counts
     assert set(seen) <= set(CREATING_STEPS)
     assert any("is not accessible over SSH" in row for row in final)
-    assert re.match(r"creating cluster c-tty \(demo-hadoop\) failed in \d+s: 7 steps", final[-1])
+    assert re.match(
+        r"creating cluster c-tty \(demo-hadoop\) finished with failed steps in \d+s: 7 steps",
+        final[-1],
+    )
     assert not any("Traceback" in row for row in final)
