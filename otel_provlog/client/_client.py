@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from types import TracebackType
@@ -28,6 +29,8 @@ DEFAULT_RETRIES: Final = 3
 DEFAULT_BACKOFF: Final = 0.5
 """Backoff factor: the pauses between tries grow as 0, 2x, 4x... this many seconds."""
 MAX_BACKOFF: Final = 10.0
+
+_POOL_PREFIX: Final = re.compile(r"^HTTPS?Connection(Pool)?\(host=.*?, port=\d+\): ")
 
 T = TypeVar("T")
 Params = Mapping[str, Any]
@@ -321,6 +324,6 @@ def _segment(value: str) -> str:
 
 
 def _cause(error: BaseException) -> str:
+    """Return the reason of a connection error without urllib3's wrapping."""
     reason = getattr(error.args[0], "reason", None) if error.args else None
-    text = str(reason or error)
-    return text.split(": ", 1)[-1] if "Max retries exceeded" in text else text
+    return _POOL_PREFIX.sub("", str(reason or error))
