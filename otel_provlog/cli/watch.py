@@ -47,6 +47,8 @@ __all__ = ["Outcome", "Watcher", "watch"]
 
 UNREACHABLE_GRACE: Final = 60.0
 """Seconds the API may stay unreachable while watching before the command gives up."""
+MIN_INTERVAL: Final = 0.1
+"""The shortest time between two reads of the cluster."""
 MAX_FAILURES_SHOWN: Final = 50
 """Failed events printed at most; past that, one line says where to read the rest."""
 
@@ -235,6 +237,10 @@ def watch(
     elapsed, time left), failures printed above the bars as they happen, and a summary
     line. Otherwise: one line per change, with a heartbeat every 10 s. With -f json:
     JSON Lines, a version record first.
+
+    Exit codes: 0 every step of the operation succeeded, 1 it or a step failed,
+    2 bad usage, 3 --timeout ran out, 4 no such cluster, 5 the API or the store
+    does not answer.
     """
     from otel_provlog.cli import watch_views
 
@@ -243,7 +249,10 @@ def watch(
     view = watch_views.make_view(output_format, heartbeat=heartbeat)
     with exit_on_errors(f"no cluster {cluster_id!r}"), open_client(api_url, database_url) as client:
         try:
-            code = Watcher(client, cluster_id, view, interval=interval, timeout=timeout).run()
+            watcher = Watcher(
+                client, cluster_id, view, interval=max(interval, MIN_INTERVAL), timeout=timeout
+            )
+            code = watcher.run()
         finally:
             view.close()
     click.get_current_context().exit(code)
