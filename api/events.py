@@ -6,8 +6,11 @@
 - ``GET /v2/clusters/<cluster_id>/events`` (provision_step, node_group_id, instance_id,
   successful, creation window)
 - ``GET /v2/clusters/<cluster_id>/failures`` (the failed events; also error_id)
+- ``GET /v2/clusters/<cluster_id>/failure-groups`` (the failed events grouped by cause;
+  provision_step, node_group_id)
 
-Every list takes ``limit``, ``marker`` and ``sort_by`` (``-created_at`` for newest first).
+Every list takes ``limit`` and ``marker``, and all but the failure groups (largest first)
+``sort_by`` (``-created_at`` for newest first).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from otel_provlog.api import documents, params, serialize
 from otel_provlog.api.auth import Principal, require_read
 from otel_provlog.api.database import read_session
 from otel_provlog.api.errors import not_found
-from otel_provlog.exporter import queries
+from otel_provlog.exporter import failure_groups, queries
 from otel_provlog.exporter.models import Cluster, StepStatus, utcnow
 
 __all__ = ["blueprint"]
@@ -38,6 +41,7 @@ _WINDOW = ("created_after", "created_before")
 _STEP_PARAMS = ("status", "step_type", "step_name", "successful", "operation_id", *_WINDOW)
 _EVENT_PARAMS = ("provision_step", "node_group_id", "instance_id", "successful", *_WINDOW)
 _FAILURE_PARAMS = ("provision_step", "node_group_id", "instance_id", "error_id", *_WINDOW)
+_GROUP_PARAMS = ("provision_step", "node_group_id", "limit", "marker")
 
 
 def _cluster(cluster_id: str) -> tuple[Principal, Cluster]:
@@ -129,3 +133,25 @@ def list_events(cluster_id: str) -> dict[str, Any]:
 def list_failures(cluster_id: str) -> dict[str, Any]:
     """List the cluster's failed events (with their error ids), filtered and paginated."""
     return _event_page(cluster_id, failures=True)
+
+
+@blueprint.get("/failure-groups")
+def list_failure_groups(cluster_id: str) -> dict[str, Any]:
+    """List the cluster's failures grouped by cause, largest group first, paginated."""
+    params.check_allowed("failure groups", _GROUP_PARAMS, paginated=False)
+    step_id, node_group_ids = params.step_id("provision_step"), params.choices("node_group_id")
+    limit, marker = params.limit(), params.marker()
+    _principal, cluster = _cluster(cluster_id)
+    try:
+        page = failure_groups.page_failure_groups(
+            read_session(),
+            cluster.id,
+            step_id=step_id,
+            node_group_ids=node_group_ids,
+            limit=limit,
+            marker=marker,
+        )
+    except queries.MarkerNotFoundError:
+        raise not_found(marker=marker or "") from None
+    items = [serialize.failure_group_json(group) for group in page.items]
+    return documents.page_body("failure_groups", items, page, marker_given=marker is not None)

@@ -177,6 +177,17 @@ def _paths() -> Json:
             "FailureList",
             "drill-down",
         ),
+        "/v2/clusters/{cluster_id}/failure-groups": _operation(
+            "List a cluster's failures grouped by cause (largest group first)",
+            [
+                cluster,
+                _EVENT_FILTERS[0],
+                _EVENT_FILTERS[1],
+                *_pagination(EVENT_SORT_KEYS)[:2],
+            ],
+            "FailureGroupList",
+            "drill-down",
+        ),
         "/healthz": {
             "get": {
                 "summary": "Tell whether the API can read its store",

@@ -195,6 +195,36 @@ def _cluster(tenant_key: str, sahara_step: str) -> Json:
     )
 
 
+_FAILURE_EXAMPLE = obj(
+    {
+        "event_id": string(),
+        "instance_id": string(True),
+        "instance_name": string(True),
+        "node_group_id": string(True),
+        "error_id": string(True),
+        "provisioning_step_id": string(),
+    },
+    required=["event_id", "provisioning_step_id"],
+)
+_FAILURE_GROUP = obj(
+    {
+        "fingerprint": string(description="Hash of the pattern: the group's key and marker."),
+        "pattern": string(
+            True, description="The message with ids, addresses, names and numbers replaced."
+        ),
+        "message": string(True, description="One real message of the group."),
+        "count": _int(),
+        "node_groups": {
+            "type": "object",
+            "description": "Failures per node group id ('' for none).",
+            "additionalProperties": _int(),
+        },
+        "first_seen": timestamp(),
+        "last_seen": timestamp(),
+        "examples": array(ref("FailureExample")),
+    },
+    required=["fingerprint", "count", "node_groups", "first_seen", "last_seen", "examples"],
+)
 _MARKERS = obj({"prev": string(True), "next": string(True)})
 _ERROR = obj(
     {
@@ -235,5 +265,8 @@ def component_schemas() -> Json:
         "StepList": _list("steps", "Step"),
         "EventList": _list("events", "Event"),
         "FailureList": _list("failures", "Event"),
+        "FailureExample": _FAILURE_EXAMPLE,
+        "FailureGroup": _FAILURE_GROUP,
+        "FailureGroupList": _list("failure_groups", "FailureGroup"),
         "Progress": _list("events", "Event", {"step": {"allOf": [ref("Step")], "nullable": True}}),
     }

@@ -21,11 +21,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from otel_provlog.api.progress import progress_text
+from otel_provlog.exporter.failure_groups import FailureGroup
 from otel_provlog.exporter.models import Cluster, ClusterEvent, Operation, ProvisionStep
 
 __all__ = [
     "cluster_json",
     "event_json",
+    "failure_group_json",
     "iso",
     "operation_json",
     "sahara_event_json",
@@ -40,7 +42,9 @@ def iso(value: datetime | None) -> str | None:
     """Return ``value`` as ISO 8601 UTC with microseconds and a ``Z``; None stays None."""
     if value is None:
         return None
-    if value.tzinfo is not None and value.tzinfo is not UTC:
+    if value.tzinfo is UTC:  # as the store returns them: "+00:00" becomes "Z"
+        return value.isoformat(timespec="microseconds")[:-6] + "Z"
+    if value.tzinfo is not None:
         value = value.astimezone(UTC)
     return value.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
@@ -184,4 +188,32 @@ def cluster_json(cluster: Cluster, *, tenant_key: str = "tenant_id") -> Json:
         "status_description": cluster.status_description,
         "created_at": iso(cluster.created_at),
         "updated_at": iso(cluster.updated_at),
+    }
+
+
+def failure_group_json(group: FailureGroup) -> Json:
+    """Return a failure group: its cause, counts, first and last seen, and a few examples.
+
+    ``node_groups`` maps node group ids to counts; events that named no node group count
+    under ``""``. Stack traces are never part of a group.
+    """
+    return {
+        "fingerprint": group.fingerprint,
+        "pattern": group.pattern,
+        "message": group.message,
+        "count": group.count,
+        "node_groups": {key or "": count for key, count in group.node_groups.items()},
+        "first_seen": iso(group.first_seen),
+        "last_seen": iso(group.last_seen),
+        "examples": [
+            {
+                "event_id": example.event_id,
+                "instance_id": example.instance_id,
+                "instance_name": example.instance_name,
+                "node_group_id": example.node_group_id,
+                "error_id": example.error_id,
+                "provisioning_step_id": example.provisioning_step_id,
+            }
+            for example in group.examples
+        ],
     }

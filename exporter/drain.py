@@ -26,27 +26,19 @@ A checkpoint that cannot be written (a full disk) never holds the drain back: it
 the offsets it keeps in memory, deletes the segments it finished (freeing their space)
 and writes the checkpoint again on the next pass.
 
-Run it as ``python -m otel_provlog.exporter.drain --spool-dir DIR`` (the database URL
-comes from ``--database-url`` or ``PROVLOG_DATABASE_URL``), or as ``provlog drain``.
-With ``--watch-stdin`` it finishes once its standard input closes (the process that
-started it shut down or died): it stores what is left and exits, or gives up after
-``--linger`` seconds if the database stays down (the rest stays in the spool).
+Run it as ``provlog drain`` (a sidecar), or let ``otel_provlog.configure()`` start it
+(:mod:`otel_provlog.exporter.drain_runners`).
 """
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import enum
-import json
 import logging
 import os
-import signal
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
@@ -72,7 +64,6 @@ __all__ = [
     "Drain",
     "DrainCounters",
     "DrainOutcome",
-    "main",
 ]
 
 DEFAULT_BATCH_RECORDS: Final = 1000
@@ -504,78 +495,3 @@ class Drain:
             self.close()
             otel_context.detach(token)
         return outcome
-
-
-def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m otel_provlog.exporter.drain",
-        description="Move spooled span records into the store.",
-    )
-    parser.add_argument("--spool-dir", type=Path, default=None)
-    parser.add_argument("--database-url", default=None)
-    parser.add_argument("--no-upgrade", action="store_true", help="Do not migrate the schema.")
-    parser.add_argument("--stale-after", type=float, default=None)
-    parser.add_argument("--linger", type=float, default=DEFAULT_LINGER)
-    parser.add_argument("--watch-stdin", action="store_true", help="Finish when stdin closes.")
-    parser.add_argument("--report", action="store_true", help="Print counters after batches.")
-    return parser.parse_args(argv)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run a drain process; see the module docstring. Returns the exit status."""
-    from otel_provlog.config import load_settings
-
-    args = _parse(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
-    settings = load_settings()
-    if args.database_url:
-        settings = load_settings(database_url=args.database_url)
-    settings = dataclasses.replace(
-        settings, database_url=spool.absolute_database_url(settings.database_url)
-    )
-    spool_dir = args.spool_dir or spool.spool_dir_for(settings)
-    stale_after = settings.stale_after if args.stale_after is None else args.stale_after
-
-    reporting = [args.report]
-
-    def report(counters: DrainCounters) -> None:
-        if reporting[0]:
-            try:
-                sys.stdout.write(json.dumps(asdict(counters)) + "\n")
-                sys.stdout.flush()
-            except OSError:  # whoever read the reports is gone
-                reporting[0] = False
-
-    drain = Drain(
-        spool_dir,
-        settings.database_url,
-        upgrade=not args.no_upgrade,
-        stale_after=stale_after or None,
-        on_batch=report,
-    )
-    finish, abort = threading.Event(), threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: abort.set())
-    signal.signal(signal.SIGINT, lambda *_: abort.set())
-    if args.watch_stdin:
-        parent = os.getppid()
-
-        def watch() -> None:
-            try:
-                while sys.stdin.buffer.read(4096):
-                    pass
-            finally:
-                finish.set()
-
-        def watch_parent() -> None:
-            while not finish.wait(1.0):
-                if os.getppid() != parent:
-                    finish.set()
-
-        threading.Thread(target=watch, name="provlog-stdin", daemon=True).start()
-        threading.Thread(target=watch_parent, name="provlog-parent", daemon=True).start()
-    drain.run(finish=finish, abort=abort, linger=args.linger)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

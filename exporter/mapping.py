@@ -20,10 +20,13 @@ A failed event's message and its stack come from separate fields and stay apart:
 ``event_info`` is ``provisioning.event.info``, else the ``exception`` event's
 ``exception.message`` (else its ``exception.type``, else the span's status message);
 ``stacktrace`` is ``exception.stacktrace`` and nothing else. No text is looked into: a
-message of many lines is still a message.
+message of many lines is still a message. A failed event also gets its ``error_fingerprint``
+and ``error_pattern`` from its stored ``event_info``
+(:func:`~otel_provlog.exporter.fingerprints.fingerprint_message`); other events get None.
 
-Row ids come from :func:`~otel_provlog.exporter.models.span_row_id`, so an event names its
-step (the parent span) without asking the database.
+Row ids come from :func:`~otel_provlog.exporter.models.span_row_id` (operations and steps)
+and :func:`~otel_provlog.ids.event_row_id` (events, ordered by their end), so an event
+names its step (the parent span) without asking the database.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final, NamedTuple
 
 from otel_provlog import attributes as attr
+from otel_provlog.exporter.fingerprints import fingerprint_message
 from otel_provlog.exporter.models import (
     EXTERNAL_ID_LENGTH,
     NAME_LENGTH,
@@ -48,6 +52,7 @@ from otel_provlog.exporter.models import (
     StepStatus,
     span_row_id,
 )
+from otel_provlog.ids import event_row_id
 
 __all__ = [
     "EVENT_INFO_LIMIT",
@@ -365,8 +370,9 @@ def _map_record(record: Mapping[str, Any]) -> _Mapped:
         }
     else:
         info, stacktrace = _failure_text(record, attributes, failed)
+        error_fingerprint, error_pattern = fingerprint_message(info) if failed else (None, None)
         row |= {
-            "id": span_row_id(trace_id, span_id),
+            "id": event_row_id(trace_id, span_id, end_ns),
             "span_id": span_id,
             "provision_step_id": _step_row_id(trace_id, parent_id),
             "node_group_id": clean_id(attributes.get(attr.NODE_GROUP_ID), EXTERNAL_ID_LENGTH),
@@ -376,6 +382,8 @@ def _map_record(record: Mapping[str, Any]) -> _Mapped:
             "stacktrace": stacktrace,
             "successful": not failed,
             "error_id": clean_id(attributes.get(attr.ERROR_ID), ROW_ID_LENGTH),
+            "error_fingerprint": error_fingerprint,
+            "error_pattern": error_pattern,
             "started_at": start,
             "created_at": end,
             "updated_at": end,

@@ -12,9 +12,11 @@ Rows mirror the spans of the event log (see :mod:`otel_provlog.attributes`):
 - :class:`ClusterEvent`: one per-instance event of a step (Sahara's ClusterEvent);
 - :class:`RejectedSpan`: a span record the store could not use, with the reason.
 
-Steps and events are unique on (``trace_id``, ``span_id``) so that writing the same span
-twice changes nothing. Their ids are derived from those two values (:func:`span_row_id`),
-so any writer, in any process, computes the same id without asking the database.
+Rows are named after their span so that writing the same span twice changes nothing:
+an operation's or step's id is derived from (``trace_id``, ``span_id``)
+(:func:`span_row_id`), an event's from those and the millisecond it ended
+(:func:`~otel_provlog.ids.event_row_id`, which makes event ids grow with time), so any
+writer, in any process, computes the same id without asking the database.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeEngine
 
+from otel_provlog.exporter.fingerprints import FINGERPRINT_LENGTH, PATTERN_LENGTH
 from otel_provlog.ids import span_row_id
 
 __all__ = [
@@ -362,6 +365,10 @@ class ClusterEvent(_Timestamps, _SpanIdentity, Base):
     """The failure's stack, from ``exception.stacktrace`` alone: shown to admins only."""
     successful: Mapped[bool] = mapped_column(Boolean)
     error_id: Mapped[str | None] = mapped_column(IdString(ROW_ID_LENGTH))
+    error_fingerprint: Mapped[str | None] = mapped_column(String(FINGERPRINT_LENGTH))
+    """A failure's cause: the hash of ``error_pattern`` (None for successful events)."""
+    error_pattern: Mapped[str | None] = mapped_column(String(PATTERN_LENGTH))
+    """A failure's ``event_info`` with ids, addresses, names and numbers replaced."""
     started_at: Mapped[datetime | None]
 
     __table_args__ = (
@@ -371,6 +378,7 @@ class ClusterEvent(_Timestamps, _SpanIdentity, Base):
         Index(None, "cluster_id", "node_group_id"),
         Index(None, "cluster_id", "successful", "created_at", "id"),
         Index(None, "error_id"),
+        Index(None, "cluster_id", "error_fingerprint", "created_at"),
         _MYSQL_TABLE,
     )
 

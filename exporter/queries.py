@@ -45,7 +45,7 @@ __all__ = [
     "steps_of_clusters",
 ]
 
-RowT = TypeVar("RowT", Cluster, ProvisionStep, ClusterEvent)
+RowT = TypeVar("RowT")
 
 CLUSTER_SORT_KEYS: Final = ("created_at", "name", "id")
 """Keys a cluster list may be sorted by."""

@@ -169,7 +169,8 @@ def add_events(session: Session, rows: Iterable[Row]) -> list[Row]:
     ``failed`` stay exact however often a batch is retried. A failed event makes its step's
     ``successful`` false at once (and an ended step ``failed``).
     """
-    # The row id names (trace id, span id): a primary-key lookup whatever the store holds.
+    # The row id names the span: a primary-key lookup whatever the store holds, and new
+    # events' ids grow with time, so they are appended to the key rather than scattered.
     new_rows = insert_missing(session, ClusterEvent, list(rows), ["id"])
     per_step: dict[str, list[Row]] = {}
     for row in new_rows:

@@ -6,7 +6,8 @@ splits it when the database refuses a value, so that one bad record never holds 
 The outcome depends only on the set of records ever written, never on their order, on how
 they were split into batches, or on how often a batch was replayed:
 
-- rows are keyed by (trace id, span id), so a span is stored once and counted once;
+- rows are keyed by their span (trace id and span id; an event's key also holds the
+  millisecond it ended), so a span sent again is stored once and counted once;
 - an event arriving before its step creates a placeholder step (running, no name) that
   the step's start marker or its span fills in later; a marker never reopens an ended step;
 - a step's ``successful`` is null while it runs, false as soon as an event failed, and

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,6 +15,7 @@ from otel_provlog.api.auth import hash_token
 from otel_provlog.config import Settings
 from otel_provlog.exporter import store
 from otel_provlog.exporter.database import create_store_engine, session_factory
+from otel_provlog.exporter.fingerprints import fingerprint_message
 from otel_provlog.exporter.models import (
     ClusterStatus,
     Operation,
@@ -136,23 +137,33 @@ class Seeder:
         failed: int = 0,
         at: datetime = T0,
         node_group: str = "ng-1",
+        message: str | Callable[[int], str] = "ssh refused",
+        names: Callable[[str], str] = "worker-{}".format,
     ) -> list[str]:
-        """Store ``count`` events of a step (the first ``failed`` fail); return their ids."""
+        """Store ``count`` events of a step (the first ``failed`` fail); return their ids.
+
+        A failure's message is ``message`` (or ``message(n)`` for the n-th event), with its
+        fingerprint as the store computes it; an instance is named ``names(span id)``.
+        """
         rows: list[dict[str, Any]] = []
         for n in range(count):
             ids = self._span_row(cluster_id)
             span = ids["span_id"]
             ok = n >= failed
             when = at + timedelta(seconds=n + 1)
+            info = None if ok else (message if isinstance(message, str) else message(n))
+            fingerprint, pattern = (None, None) if ok else fingerprint_message(info)
             rows.append(
                 {
                     **ids,
                     "provision_step_id": step_id,
                     "node_group_id": node_group,
                     "instance_id": f"i-{span}",
-                    "instance_name": f"worker-{span}",
+                    "instance_name": names(span),
                     "successful": ok,
-                    "event_info": None if ok else "ssh refused",
+                    "event_info": info,
+                    "error_fingerprint": fingerprint,
+                    "error_pattern": pattern,
                     "stacktrace": None
                     if ok
                     else (

@@ -368,6 +368,25 @@ def test_event_outcome_info_and_stacktrace(fields, successful, info, stacktrace)
     )
 
 
+def test_only_failed_events_get_a_fingerprint_of_their_stored_message():
+    """A failure's fingerprint and pattern come from its event_info; a success has none."""
+    _, ok = _one(_record())
+    assert (ok["error_fingerprint"], ok["error_pattern"]) == (None, None)
+    failed = [
+        _one(
+            _record(
+                span=f"e00000000000000{number}",
+                status="error",
+                exception={"type": "OSError", "message": f"SSH to 10.0.0.{number} timed out"},
+            )
+        )[1]
+        for number in (1, 2)
+    ]
+    assert failed[0]["error_pattern"] == "SSH to <ip> timed out"
+    assert failed[0]["error_fingerprint"] == failed[1]["error_fingerprint"]
+    assert len(failed[0]["error_fingerprint"]) == 16
+
+
 def test_megabyte_stacktrace_is_bounded_and_kept_apart():
     """A megabyte stack fits its own bound, keeps its last line, and never reaches the info."""
     trace = "Traceback\n" + MEGABYTE + "\nOSError: disk full"
