@@ -77,6 +77,31 @@ def test_failures_in_json_and_yaml(run_provlog, simulated_store):
     assert yaml.safe_load(as_yaml.stdout) == as_json
 
 
+def test_failures_grouped_by_cause_in_the_store(run_provlog, simulated_store):
+    """``failures --group`` counts every failure once, by cause, filtered by step."""
+
+    def groups(*args: str) -> list[dict]:
+        result = run_provlog(
+            "failures", CLUSTER, "--group", "-f", "json", "--database-url", simulated_store, *args
+        )
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)
+
+    failures = json.loads(
+        run_provlog(
+            "failures", CLUSTER, "-f", "json", "--limit", "0", "--database-url", simulated_store
+        ).stdout
+    )
+    everything = groups()
+    assert sum(g["count"] for g in everything) == len(failures)
+    ssh = groups("--step", "Wait for instance accessibility")
+    assert ssh
+    assert all("is not accessible over SSH" in g["pattern"] for g in ssh)
+    table = run_provlog("failures", CLUSTER, "--group", "--database-url", simulated_store).stdout
+    assert "COUNT" in table
+    assert "is not accessible over SSH" in table
+
+
 GROUP = {
     "fingerprint": "f1",
     "pattern": "Instance <name> is not accessible over SSH",

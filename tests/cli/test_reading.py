@@ -19,6 +19,7 @@ COMMANDS = [
     ["event", "list", CLUSTER, "--limit", "0"],
     ["event", "list", CLUSTER, "--outcome", "failure", "--step", "Start Hadoop services"],
     ["failures", CLUSTER],
+    ["failures", CLUSTER, "--group"],
 ]
 
 

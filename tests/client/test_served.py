@@ -58,6 +58,30 @@ def test_the_client_reads_clusters_steps_events_and_failures(served):
     assert {e.step_id for e in only} == {one.step_id}
 
 
+def test_failure_groups_add_up_to_the_failures(served):
+    """Every failed event is in exactly one group; each group's examples are its failures."""
+    client = ProvlogClient(served.url, token=TOKENS["reader"])
+    failures = {f.id: f for f in client.iterate(client.list_failures, CLUSTER)}
+    groups = list(client.iterate(client.list_failure_groups, CLUSTER, limit=1))
+    assert len(groups) >= 2  # the simulation fails in two ways
+    assert sum(g.count for g in groups) == len(failures)
+    assert [g.count for g in groups] == sorted((g.count for g in groups), reverse=True)
+    for group in groups:
+        assert sum(group.node_groups.values()) == group.count
+        assert group.first_seen is not None
+        assert group.last_seen is not None
+        assert group.first_seen <= group.last_seen
+        for example in group.examples:
+            failure = failures[example.event_id]
+            assert (failure.instance_id, failure.step_id, failure.error_id) == (
+                example.instance_id,
+                example.step_id,
+                example.error_id,
+            )
+    patterns = {g.pattern for g in groups}
+    assert any("is not accessible over SSH" in p for p in patterns)
+
+
 def test_errors_carry_the_request_id_and_other_tenants_see_nothing(served):
     """A missing cluster and another tenant's are both NotFoundError with a request id."""
     reader = ProvlogClient(served.url, token=TOKENS["reader"])
@@ -79,6 +103,9 @@ def test_the_offline_client_answers_exactly_as_the_served_api(served, simulated_
         assert to_json(offline.list_clusters()) == to_json(online.list_clusters())
         assert to_json(list(offline.iterate(offline.list_failures, CLUSTER))) == to_json(
             list(online.iterate(online.list_failures, CLUSTER))
+        )
+        assert to_json(list(offline.iterate(offline.list_failure_groups, CLUSTER))) == to_json(
+            list(online.iterate(online.list_failure_groups, CLUSTER))
         )
         with pytest.raises(NotFoundError):
             offline.get_cluster("no-such-cluster")
