@@ -41,7 +41,7 @@ from otel_provlog.cli.reading import (
 
 if TYPE_CHECKING:
     from otel_provlog.cli.watch_views import View
-    from otel_provlog.client import Cluster, Event, ProvlogClient, Step
+    from otel_provlog.client import Cluster, ProvlogClient, Step
 
 __all__ = ["Outcome", "Watcher", "watch"]
 
@@ -127,8 +127,7 @@ class Watcher:
         self.view.begin(found)
         unreachable_since: float | None = None
         while True:
-            steps = watched_steps(found, self.operation_id)
-            self._report(found, steps)
+            steps = self._report(found)
             outcome = ended(found, self.operation_id, steps)
             if outcome is not None:
                 self.view.finish(found, outcome)
@@ -148,17 +147,17 @@ class Watcher:
             except NotFoundError:
                 raise CommandError(f"cluster {self.cluster_id!r} is gone", EXIT_NOT_FOUND) from None
             except UnreachableError as error:
-                unreachable_since = unreachable_since or self.clock()
-                if self.clock() - unreachable_since > UNREACHABLE_GRACE:
+                if unreachable_since is None:
+                    unreachable_since = self.clock()
+                    self.view.warn(f"{error}; trying again")
+                elif self.clock() - unreachable_since > UNREACHABLE_GRACE:
                     raise CommandError(str(error), EXIT_UNREACHABLE) from None
-                self.view.warn(f"{error}; trying again")
-                continue
 
-    def _report(self, found: Cluster, steps: list[Step]) -> None:
-        """Tell the view which steps changed and which failures are new, then refresh it."""
+    def _report(self, found: Cluster) -> list[Step]:
+        """Tell the view which steps changed and which failures are new; return the steps."""
         if self.operation_id is None and found.operation is not None:
             self.operation_id = found.operation.id  # its marker arrived after its steps
-            steps = watched_steps(found, self.operation_id)
+        steps = watched_steps(found, self.operation_id)
         for step in steps:
             before = self._steps.get(step.id)
             self._steps[step.id] = step
@@ -171,28 +170,34 @@ class Watcher:
             if step.failed > self._failed_counts.get(step.id, 0):
                 self._new_failures(step)
         self.view.refresh(found, steps)
+        return steps
 
     def _new_failures(self, step: Step) -> None:
-        if self._failures_shown >= MAX_FAILURES_SHOWN:
+        """Show the step's failed events not shown yet (read again next time if unreachable)."""
+        from otel_provlog.client import UnreachableError
+
+        if self._failures_shown > MAX_FAILURES_SHOWN:
             return
+        try:
+            events = [
+                event
+                for event in self.client.iterate(
+                    self.client.list_failures, self.cluster_id, step_id=step.id, limit=PAGE_SIZE
+                )
+                if event.id not in self._failures_seen
+            ]
+        except UnreachableError:
+            return  # the next read of the cluster says whether the API is gone
         self._failed_counts[step.id] = step.failed
-        events: list[Event] = [
-            event
-            for event in self.client.iterate(
-                self.client.list_failures, self.cluster_id, step_id=step.id, limit=PAGE_SIZE
-            )
-            if event.id not in self._failures_seen
-        ]
         for event in events:
             self._failures_seen.add(event.id)
-            if self._failures_shown == MAX_FAILURES_SHOWN:
+            self._failures_shown += 1
+            if self._failures_shown > MAX_FAILURES_SHOWN:
                 self.view.warn(
-                    f"more failures than {MAX_FAILURES_SHOWN}: "
+                    f"more than {MAX_FAILURES_SHOWN} failures: "
                     f"provlog failures {self.cluster_id} lists them"
                 )
-                self._failures_shown += 1
                 return
-            self._failures_shown += 1
             self.view.failure(event, step)
 
 

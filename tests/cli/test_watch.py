@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import subprocess
 
 import pytest
+import requests
+import responses
 
 from otel_provlog.cli.demo_simulation import CREATING_STEPS, SCALING_STEPS
-from otel_provlog.cli.watch import ended
-from otel_provlog.client import Cluster, Operation, Step
+from otel_provlog.cli.reading import CommandError
+from otel_provlog.cli.watch import MAX_FAILURES_SHOWN, UNREACHABLE_GRACE, Watcher, ended
+from otel_provlog.cli.watch_views import LineView
+from otel_provlog.client import Cluster, Operation, ProvlogClient, Step
 from tests.cli.provisioning import (
     SIMULATED_CLUSTER,
     provlog_process,
@@ -21,6 +26,7 @@ from tests.served_api import free_port
 
 pytestmark = pytest.mark.database
 
+BASE = "http://provlog.test"
 BOUND = 120
 """Seconds any process of these tests may take on a loaded machine."""
 
@@ -195,3 +201,88 @@ def test_without_an_operation_the_steps_decide():
     outcome = ended(_cluster(None, done), None, [done])
     assert outcome is not None
     assert outcome.exit_code == 0
+
+
+def _cluster_doc(status: str, completed: int, failed: int = 0) -> dict:
+    running = status == "running"
+    step = {
+        "id": "s-1",
+        "cluster_id": "c-1",
+        "operation_id": "op-1",
+        "step_name": "Waiting for ssh",
+        "completed": completed,
+        "failed": failed,
+        "total": 2,
+        "successful": None if running else status == "successful",
+        "status": status,
+    }
+    operation = {"id": "op-1", "step_type": "creating", "status": status}
+    cluster = {"id": "c-1", "name": "demo", "status": "Creating" if running else "Active"}
+    return {"cluster": {**cluster, "operation": operation, "provisioning_progress": [step]}}
+
+
+class _Clock:
+    """A clock that each sleep moves on."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += max(seconds, 1.0)
+
+
+def _watcher(view: LineView, clock: _Clock) -> Watcher:
+    client = ProvlogClient(BASE, token="", retries=0)
+    return Watcher(client, "c-1", view, interval=1.0, clock=clock, sleep=clock.sleep)
+
+
+@responses.activate
+def test_a_short_outage_is_ridden_out():
+    """The API drops out for a few reads: one warning line, then the watch goes on to the end."""
+    url = f"{BASE}/v2/clusters/c-1"
+    responses.get(url, json=_cluster_doc("running", 1))
+    for _ in range(3):
+        responses.get(url, body=requests.ConnectionError("connection refused"))
+    responses.get(url, json=_cluster_doc("successful", 2))
+    out, clock = io.StringIO(), _Clock()
+    assert _watcher(LineView(out, clock=clock), clock).run() == 0
+    lines = out.getvalue().splitlines()
+    assert [line for line in lines if line.startswith("warning: ")] == [
+        f"warning: {BASE} does not answer: connection refused; trying again"
+    ]
+    assert lines[-1].startswith("creating cluster c-1 (demo) successful")
+
+
+@responses.activate
+def test_an_api_gone_for_longer_than_the_grace_is_exit_code_5():
+    """Unreachable for more than a minute while watching: exit code 5."""
+    url = f"{BASE}/v2/clusters/c-1"
+    responses.get(url, json=_cluster_doc("running", 1))
+    responses.get(url, body=requests.ConnectionError("connection refused"))
+    out, clock = io.StringIO(), _Clock()
+    with pytest.raises(CommandError) as caught:
+        _watcher(LineView(out, clock=clock), clock).run()
+    assert caught.value.exit_code == 5
+    assert clock.now > UNREACHABLE_GRACE
+
+
+@responses.activate
+def test_failures_shown_are_capped():
+    """Past MAX_FAILURES_SHOWN failed events, one line points to ``provlog failures``."""
+    events = [
+        {"id": f"e-{n}", "cluster_id": "c-1", "successful": False, "event_info": f"boom {n}"}
+        for n in range(MAX_FAILURES_SHOWN + 10)
+    ]
+    responses.get(f"{BASE}/v2/clusters/c-1", json=_cluster_doc("failed", 2, len(events)))
+    responses.get(f"{BASE}/v2/clusters/c-1/failures", json={"failures": events})
+    out, clock = io.StringIO(), _Clock()
+    assert _watcher(LineView(out, clock=clock), clock).run() == 1
+    lines = out.getvalue().splitlines()
+    assert len([line for line in lines if line.startswith("failure: ")]) == MAX_FAILURES_SHOWN
+    assert (
+        f"warning: more than {MAX_FAILURES_SHOWN} failures: provlog failures c-1 lists them"
+        in lines
+    )
