@@ -70,7 +70,7 @@ def open_client(api_url: str | None, database_url: str | None) -> ProvlogClient:
     """Return the client the options ask for (see the module docstring).
 
     Raises:
-        CommandError: a setting is unreadable.
+        CommandError: a setting or the database URL is unusable (bad usage).
         ProvlogError: the store cannot be opened (see :func:`exit_on_errors`).
     """
     from otel_provlog.client import ProvlogClient
@@ -85,7 +85,10 @@ def open_client(api_url: str | None, database_url: str | None) -> ProvlogClient:
     # The in-process API logs a store that does not answer; the command says it once.
     logging.getLogger("otel_provlog.api").addHandler(logging.NullHandler())
     logging.getLogger("otel_provlog.api").propagate = False
-    return ProvlogClient.offline(database_url or settings.database_url)
+    try:
+        return ProvlogClient.offline(database_url or settings.database_url)
+    except ValueError as error:
+        raise CommandError(str(error), EXIT_BAD_USAGE) from None
 
 
 @contextmanager

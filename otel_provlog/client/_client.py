@@ -124,7 +124,7 @@ class ProvlogClient:
 
         Raises:
             UnreachableError: the store does not exist or does not answer.
-            ProvlogError: ``database_url`` is not a usable SQLAlchemy URL.
+            ValueError: ``database_url`` is not a usable SQLAlchemy URL.
         """
         from otel_provlog.client._offline import OFFLINE_URL, offline_session
 

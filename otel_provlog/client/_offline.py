@@ -16,7 +16,7 @@ import requests
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 
-from otel_provlog.client._errors import ProvlogError, UnreachableError
+from otel_provlog.client._errors import UnreachableError
 
 __all__ = ["OFFLINE_URL", "WsgiAdapter", "offline_session"]
 
@@ -86,7 +86,7 @@ def offline_session(database_url: str) -> requests.Session:
 
     Raises:
         UnreachableError: the store does not exist or does not answer.
-        ProvlogError: ``database_url`` is not a usable SQLAlchemy URL.
+        ValueError: ``database_url`` is not a usable SQLAlchemy URL.
     """
     from sqlalchemy.exc import ArgumentError
 
@@ -97,7 +97,7 @@ def offline_session(database_url: str) -> requests.Session:
     try:
         engine = create_reader_engine(database_url)
     except (ArgumentError, ImportError, ValueError) as error:
-        raise ProvlogError(f"unusable database URL {database_url!r}: {error}") from None
+        raise ValueError(f"unusable database URL {database_url!r}: {error}") from None
     try:
         _check_store(engine)
     except BaseException:

@@ -87,3 +87,11 @@ def test_an_unreachable_api_or_store_is_exit_code_5(run_provlog, tmp_path):
     result = run_provlog("cluster", "list", "--database-url", f"sqlite:///{tmp_path / 'x.db'}")
     assert result.exit_code == 5, result.output
     assert result.stderr.strip().splitlines() == [f"Error: no store at {tmp_path / 'x.db'}"]
+
+
+def test_an_unusable_database_url_is_bad_usage(run_provlog):
+    """A URL SQLAlchemy cannot use is exit code 2, in one line."""
+    result = run_provlog("cluster", "list", "--database-url", "nonsense://x")
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("Error: unusable database URL 'nonsense://x'")
+    assert len(result.stderr.strip().splitlines()) == 1
