@@ -10,7 +10,7 @@ import copy
 from functools import cache
 from typing import Any
 
-from otel_provlog.api.events import STEP_STATUSES, STEP_TYPES
+from otel_provlog.api.events import STEP_STATUSES
 from otel_provlog.api.openapi_schemas import (
     NO_COMMA,
     PRINTABLE,
@@ -22,6 +22,7 @@ from otel_provlog.api.openapi_schemas import (
     timestamp,
 )
 from otel_provlog.api.params import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from otel_provlog.attributes import STEP_TYPES
 from otel_provlog.exporter.queries import CLUSTER_SORT_KEYS, EVENT_SORT_KEYS, STEP_SORT_KEYS
 
 __all__ = ["openapi_document"]

@@ -173,8 +173,12 @@ _OPERATION = {
             },
             "required": ["seconds_left", "steps_left", "unknown_steps"],
         },
+        "trace_id": string(description="The operation's trace (32 hex digits)."),
+        "trace_url": string(
+            True, description="The trace in Jaeger or Tempo (PROVLOG_TRACE_URL); null when unset."
+        ),
     },
-    "required": ["id", "step_type", "status", "successful", "plan", "created_at"],
+    "required": ["id", "step_type", "status", "successful", "plan", "created_at", "trace_url"],
 }
 
 

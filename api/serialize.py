@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from otel_provlog.api.progress import progress_text
+from otel_provlog.config import trace_link
 from otel_provlog.exporter.failure_groups import FailureGroup
 from otel_provlog.exporter.models import Cluster, ClusterEvent, Operation, ProvisionStep
 
@@ -162,8 +163,16 @@ def sahara_step_json(
     return found
 
 
-def operation_json(operation: Operation, *, estimate: Mapping[str, Any] | None = None) -> Json:
-    """Return an operation (creating, scaling, deleting) with its estimate when given."""
+def operation_json(
+    operation: Operation,
+    *,
+    estimate: Mapping[str, Any] | None = None,
+    trace_url: str | None = None,
+) -> Json:
+    """Return an operation (creating, scaling, deleting) with its estimate when given.
+
+    ``trace_url`` is the ``PROVLOG_TRACE_URL`` template of its trace's link (none when None).
+    """
     return {
         "id": operation.id,
         "step_type": operation.step_type,
@@ -175,6 +184,8 @@ def operation_json(operation: Operation, *, estimate: Mapping[str, Any] | None =
         "completed_at": iso(operation.completed_at),
         "updated_at": iso(operation.updated_at),
         "estimate": dict(estimate) if estimate is not None else None,
+        "trace_id": operation.trace_id,
+        "trace_url": trace_link(trace_url, operation.trace_id),
     }
 
 

@@ -38,7 +38,6 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
@@ -48,21 +47,16 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from otel_provlog.exporter import spool
+from otel_provlog.exporter.interruption import expire_stale_steps, interrupt_unended
 from otel_provlog.exporter.open_spans import OpenSpans
-from otel_provlog.exporter.processor import RateLimitedLog
+from otel_provlog.exporter.processor import Counters, RateLimitedLog
 from otel_provlog.exporter.records import SpanRecord, decode_record
-from otel_provlog.exporter.writer import (
-    WriteResult,
-    expire_stale_steps,
-    interrupt_unended,
-    write_batch,
-)
+from otel_provlog.exporter.writer import WriteResult, write_batch
 
 __all__ = [
     "DEFAULT_BATCH_RECORDS",
     "DEFAULT_LINGER",
     "Drain",
-    "DrainCounters",
     "DrainOutcome",
 ]
 
@@ -97,21 +91,6 @@ class DrainOutcome(enum.Enum):
     """``abort`` was set."""
 
 
-@dataclass(slots=True)
-class DrainCounters:
-    """What a drain did: records written, already stored, rejected as invalid, retried.
-
-    ``retried`` counts the records of every attempt after a failed one (a batch tried three
-    times adds its size twice); ``batches`` counts the batches stored.
-    """
-
-    written: int = 0
-    duplicates: int = 0
-    rejected: int = 0
-    batches: int = 0
-    retried: int = 0
-
-
 class Drain:
     """Stores the records of one spool directory; see the module docstring.
 
@@ -136,7 +115,7 @@ class Drain:
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         backoff_max: float = DEFAULT_BACKOFF_MAX,
         write: WriteBatch | None = None,
-        on_batch: Callable[[DrainCounters], None] | None = None,
+        on_batch: Callable[[Counters], None] | None = None,
     ) -> None:
         if batch_records <= 0:
             raise ValueError(f"batch_records must be positive, got {batch_records}")
@@ -147,7 +126,7 @@ class Drain:
         self.batch_records = batch_records
         self.poll_interval = poll_interval
         self.backoff_max = backoff_max
-        self.counters = DrainCounters()
+        self.counters = Counters()
         self._write = write
         self._on_batch = on_batch
         self._engine: Engine | None = None

@@ -20,7 +20,8 @@ import time
 from pathlib import Path
 
 from otel_provlog.config import Settings
-from otel_provlog.exporter.drain import Drain, DrainCounters
+from otel_provlog.exporter.drain import Drain
+from otel_provlog.exporter.processor import Counters
 
 __all__ = ["DrainProcess", "DrainRunner", "DrainThread"]
 
@@ -45,7 +46,7 @@ class DrainThread:
     pid: None = None
     """No process of its own."""
 
-    def counters(self) -> DrainCounters:
+    def counters(self) -> Counters:
         """Return the drain's counters."""
         return self._drain.counters
 
@@ -86,8 +87,8 @@ class DrainProcess:
         self._env.pop("PROVLOG_SPOOL_DIR", None)
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._earlier = DrainCounters()
-        self._counters = DrainCounters()
+        self._earlier = Counters()
+        self._counters = Counters()
         self._process = self._spawn()
         threading.Thread(target=self._watch, name="provlog-drain-watch", daemon=True).start()
 
@@ -130,7 +131,7 @@ class DrainProcess:
                     logger.exception("otel_provlog: the drain process could not start")
                     return
                 self._earlier = self.counters()
-                self._counters = DrainCounters()
+                self._counters = Counters()
 
     def _read_reports(self, process: subprocess.Popen[bytes]) -> None:
         stream = process.stdout
@@ -139,23 +140,16 @@ class DrainProcess:
         with contextlib.suppress(Exception), stream:
             for line in stream:
                 with contextlib.suppress(ValueError, TypeError):
-                    self._counters = DrainCounters(**json.loads(line))
+                    self._counters = Counters(**json.loads(line))
 
     @property
     def pid(self) -> int:
         """The drain process's id."""
         return self._process.pid
 
-    def counters(self) -> DrainCounters:
+    def counters(self) -> Counters:
         """Return the counters the drain processes reported, the earlier ones' included."""
-        now, earlier = self._counters, self._earlier
-        return DrainCounters(
-            written=earlier.written + now.written,
-            duplicates=earlier.duplicates + now.duplicates,
-            rejected=earlier.rejected + now.rejected,
-            batches=earlier.batches + now.batches,
-            retried=earlier.retried + now.retried,
-        )
+        return self._earlier.plus(self._counters)
 
     def stop(self, seconds: float) -> None:
         """Close the drain's stdin (it finishes) and wait for it at most half a second.

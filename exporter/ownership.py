@@ -51,6 +51,7 @@ from sqlalchemy.orm import Session
 
 from otel_provlog import attributes as attr
 from otel_provlog.exporter import store
+from otel_provlog.exporter.database import chunks
 from otel_provlog.exporter.mapping import MappedRecords, MappedSpan, Rejected, map_records
 from otel_provlog.exporter.models import (
     Cluster,
@@ -61,7 +62,6 @@ from otel_provlog.exporter.models import (
 
 __all__ = ["Admission", "OwnershipConflict", "admit"]
 
-_CHUNK: Final = 200
 SpanKey = tuple[str, str]
 """(trace id, span id), lower-case hex."""
 
@@ -148,10 +148,8 @@ def _claim(span: MappedSpan) -> _Claim:
     )
 
 
-def _chunks(values: Iterable[str]) -> Iterable[list[str]]:
-    ordered = sorted(set(values))
-    for start in range(0, len(ordered), _CHUNK):
-        yield ordered[start : start + _CHUNK]
+def _chunks(values: Iterable[str]) -> Iterable[Sequence[str]]:
+    return chunks(sorted(set(values)))
 
 
 def _clusters(session: Session, asked: Iterable[str]) -> dict[str, tuple[str, str | None]]:

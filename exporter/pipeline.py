@@ -59,7 +59,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from otel_provlog.config import Settings, load_settings
 from otel_provlog.exporter import spool
-from otel_provlog.exporter.drain import DEFAULT_LINGER, Drain, DrainCounters
+from otel_provlog.exporter.drain import DEFAULT_LINGER, Drain
 from otel_provlog.exporter.drain_runners import DrainProcess, DrainRunner, DrainThread
 from otel_provlog.exporter.forwarding import ForwardingHandle, attach_forwarding
 from otel_provlog.exporter.metrics import SelfObservation, observe
@@ -147,16 +147,14 @@ class StorePath:
 
     def counters(self) -> Counters:
         """Return a snapshot of the counters (the drain's are those it last reported)."""
-        drained = self._drain.counters() if self._drain is not None else DrainCounters()
-        return Counters(
-            appended=self.processor.writer.appended,
-            written=drained.written,
-            duplicates=drained.duplicates,
-            rejected=drained.rejected,
-            dropped=self.processor.dropped,
-            retried=drained.retried,
-            held=self.processor.held,
-            dropped_kinds=dict(self.processor.dropped_kinds),
+        drained = self._drain.counters() if self._drain is not None else Counters()
+        return drained.plus(
+            Counters(
+                appended=self.processor.writer.appended,
+                dropped=self.processor.dropped,
+                held=self.processor.held,
+                dropped_kinds=dict(self.processor.dropped_kinds),
+            )
         )
 
     def force_flush(self, timeout_millis: int = DEFAULT_FLUSH_TIMEOUT_MILLIS) -> bool:

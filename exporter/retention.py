@@ -41,6 +41,8 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from otel_provlog.exporter import database_errors
+from otel_provlog.exporter.database import chunks
 from otel_provlog.exporter.models import ClusterEvent, ProvisionStep, StepStatus, utcnow
 
 __all__ = [
@@ -103,13 +105,6 @@ def _prune_batch(session: Session, cutoff: datetime, now: datetime, size: int) -
     return PruneResult(steps=len(ids), events=max(deleted.rowcount or 0, 0))  # type: ignore[attr-defined]
 
 
-def _retryable(error: DBAPIError) -> bool:
-    text = str(error.orig).lower()
-    return error.connection_invalidated or any(
-        word in text for word in ("deadlock", "lock wait", "database is locked", "serializ")
-    )
-
-
 def prune_events(
     sessions: sessionmaker[Session],
     *,
@@ -140,7 +135,7 @@ def prune_events(
                     batch = _prune_batch(session, cutoff, now, batch_steps)
                 break
             except DBAPIError as error:
-                if attempt == _ATTEMPTS or not _retryable(error):
+                if attempt == _ATTEMPTS or not database_errors.transient(error):
                     raise
                 time.sleep(0.05 * attempt * random.uniform(0.5, 1.5))
         steps += batch.steps
@@ -164,8 +159,7 @@ def without_pruned_events(session: Session, rows: Sequence[dict[str, Any]]) -> l
     if not step_ids:
         return list(rows)
     pruned: set[str] = set()
-    for start in range(0, len(step_ids), 500):
-        chunk = step_ids[start : start + 500]
+    for chunk in chunks(step_ids):
         found = session.execute(
             select(ProvisionStep.id, ProvisionStep.events_pruned_at)
             .where(ProvisionStep.id.in_(chunk))

@@ -36,7 +36,7 @@ from otel_provlog.cli.options import DURATION, database_url_option, spool_dir_op
 from otel_provlog.config import load_settings
 
 if TYPE_CHECKING:
-    from otel_provlog.exporter.drain import DrainCounters
+    from otel_provlog.exporter.processor import Counters
 
 __all__ = ["drain"]
 
@@ -147,11 +147,11 @@ def drain(
         raise SystemExit(EXIT_UNREACHABLE)
 
 
-def _reporter(*, verbose: bool, as_json: bool) -> Callable[[DrainCounters], None]:
+def _reporter(*, verbose: bool, as_json: bool) -> Callable[[Counters], None]:
     """Return the drain's ``on_batch``: counts for a person, or JSON lines for a program."""
     reporting = [as_json]
 
-    def report(counters: DrainCounters) -> None:
+    def report(counters: Counters) -> None:
         if verbose:
             click.echo(
                 f"written {counters.written}, duplicates {counters.duplicates}, "

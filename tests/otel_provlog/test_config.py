@@ -13,6 +13,7 @@ from otel_provlog.config import (
     load_settings,
     parse_bool,
     parse_duration,
+    trace_link,
 )
 
 
@@ -135,3 +136,18 @@ def test_settings_are_frozen():
     """Loaded settings cannot be changed in place."""
     with pytest.raises(dataclasses.FrozenInstanceError):
         load_settings({}).enabled = False  # type: ignore[misc]
+
+
+def test_trace_url_is_a_template_with_the_trace_id():
+    """PROVLOG_TRACE_URL must hold {trace_id}; trace_link fills it in, or gives None."""
+    template = "http://tempo:3200/trace/{trace_id}?x={y}"
+    settings = load_settings({"PROVLOG_TRACE_URL": f" {template} "})
+    assert settings.trace_url == template
+    assert (
+        trace_link(settings.trace_url, "ab" * 16) == f"http://tempo:3200/trace/{'ab' * 16}?x={{y}}"
+    )
+    assert trace_link(settings.trace_url, None) is None
+    assert trace_link(None, "ab" * 16) is None
+    assert load_settings({}).trace_url is None
+    with pytest.raises(ValueError, match="PROVLOG_TRACE_URL"):
+        load_settings({"PROVLOG_TRACE_URL": "http://jaeger:16686/trace/"})
