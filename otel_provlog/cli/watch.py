@@ -35,6 +35,7 @@ from otel_provlog.cli.reading import (
     PAGE_SIZE,
     CommandError,
     exit_on_errors,
+    no_cluster,
     open_client,
     source_options,
 )
@@ -121,7 +122,7 @@ class Watcher:
         from otel_provlog.client import NotFoundError, UnreachableError
 
         started = self.clock()
-        with exit_on_errors(f"no cluster {self.cluster_id!r}"):
+        with exit_on_errors(no_cluster(self.cluster_id)):
             found = self.client.get_cluster(self.cluster_id)
         self.operation_id = found.operation.id if found.operation else None
         self.view.begin(found)
@@ -252,7 +253,7 @@ def watch(
     if output_format is None:
         output_format = "live" if sys.stdout.isatty() else "lines"
     view = watch_views.make_view(output_format, heartbeat=heartbeat)
-    with exit_on_errors(f"no cluster {cluster_id!r}"), open_client(api_url, database_url) as client:
+    with exit_on_errors(no_cluster(cluster_id)), open_client(api_url, database_url) as client:
         try:
             watcher = Watcher(
                 client, cluster_id, view, interval=max(interval, MIN_INTERVAL), timeout=timeout
