@@ -88,7 +88,7 @@ _EVENT_FILTERS = [
     _list_query("node_group_id", "Only events of these node groups."),
     _list_query("instance_id", "Only events of these instances."),
 ]
-_ERRORS = (400, 401, 403, 404, 500)
+_ERRORS = (400, 401, 403, 404, 500, 503)
 
 
 def _operation(summary: str, params: list[Json], body: str, tag: str) -> Json:

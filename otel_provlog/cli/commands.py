@@ -1,19 +1,24 @@
 """The commands of ``provlog``, built with click.
 
-Exit codes: 0 success, 1 the command failed (the message says why), 2 bad usage.
+Exit codes, the same for every command: 0 success, 1 the command, the operation or a step
+failed (the message says why), 2 bad usage, 3 timeout, 4 not found, 5 the API or the
+database does not answer.
 """
 
 from __future__ import annotations
 
 import click
 
+from otel_provlog.cli.cluster_commands import cluster, step
 from otel_provlog.cli.demo import demo
 from otel_provlog.cli.drain_commands import drain
+from otel_provlog.cli.event_commands import event, failures
 from otel_provlog.cli.options import database_url_option
 from otel_provlog.cli.retention_commands import prune
 from otel_provlog.cli.serve_commands import serve
 from otel_provlog.cli.stats_commands import stats
 from otel_provlog.cli.store_commands import expire
+from otel_provlog.cli.watch import watch
 from otel_provlog.config import load_settings
 
 __all__ = ["provlog"]
@@ -23,7 +28,23 @@ def _database_url(url: str | None) -> str:
     return url or load_settings().database_url
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+EPILOG = """\b
+Read commands (cluster, step, event, failures, watch) talk to the API at
+PROVLOG_API_URL (sending PROVLOG_TOKEN), or read the store directly with
+--database-url or when no API URL is set.
+
+\b
+Exit codes, the same for every command:
+  0  success
+  1  the command, the operation or a step failed
+  2  bad usage
+  3  timeout
+  4  not found
+  5  the API or the database does not answer
+"""
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EPILOG)
 @click.version_option(package_name="otel-provlog", prog_name="provlog")
 def provlog() -> None:
     """See what a provisioning engine is doing: steps, events and failures of every cluster."""
@@ -75,9 +96,14 @@ def current(database_url: str | None) -> None:
     engine.dispose()
 
 
+provlog.add_command(cluster)
 provlog.add_command(demo)
 provlog.add_command(drain)
+provlog.add_command(event)
 provlog.add_command(expire)
+provlog.add_command(failures)
 provlog.add_command(prune)
 provlog.add_command(serve)
 provlog.add_command(stats)
+provlog.add_command(step)
+provlog.add_command(watch)
