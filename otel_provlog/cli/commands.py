@@ -17,15 +17,11 @@ from otel_provlog.cli.options import database_url_option
 from otel_provlog.cli.retention_commands import prune
 from otel_provlog.cli.serve_commands import serve
 from otel_provlog.cli.stats_commands import stats
+from otel_provlog.cli.store_access import command_settings, store_engine
 from otel_provlog.cli.store_commands import expire
 from otel_provlog.cli.watch import watch
-from otel_provlog.config import load_settings
 
 __all__ = ["provlog"]
-
-
-def _database_url(url: str | None) -> str:
-    return url or load_settings().database_url
 
 
 EPILOG = """\b
@@ -61,12 +57,10 @@ def db() -> None:
 def upgrade(database_url: str | None, revision: str) -> None:
     """Create or upgrade the store's tables to the newest schema."""
     from otel_provlog.exporter import migrate
-    from otel_provlog.exporter.database import create_store_engine
 
-    engine = create_store_engine(_database_url(database_url))
-    migrate.upgrade(engine, revision)
-    click.echo(f"store at revision {migrate.current_revision(engine)}")
-    engine.dispose()
+    with store_engine(command_settings(database_url=database_url).database_url) as engine:
+        migrate.upgrade(engine, revision)
+        click.echo(f"store at revision {migrate.current_revision(engine)}")
 
 
 @db.command()
@@ -75,12 +69,10 @@ def upgrade(database_url: str | None, revision: str) -> None:
 def downgrade(database_url: str | None, revision: str) -> None:
     """Take the store's schema back to an earlier revision."""
     from otel_provlog.exporter import migrate
-    from otel_provlog.exporter.database import create_store_engine
 
-    engine = create_store_engine(_database_url(database_url))
-    migrate.downgrade(engine, revision)
-    click.echo(f"store at revision {migrate.current_revision(engine) or 'base'}")
-    engine.dispose()
+    with store_engine(command_settings(database_url=database_url).database_url) as engine:
+        migrate.downgrade(engine, revision)
+        click.echo(f"store at revision {migrate.current_revision(engine) or 'base'}")
 
 
 @db.command()
@@ -88,12 +80,11 @@ def downgrade(database_url: str | None, revision: str) -> None:
 def current(database_url: str | None) -> None:
     """Print the store's schema revision and the newest one this version ships."""
     from otel_provlog.exporter import migrate
-    from otel_provlog.exporter.database import create_store_engine
 
-    engine = create_store_engine(_database_url(database_url), writer=False)
-    click.echo(f"current: {migrate.current_revision(engine) or 'base'}")
-    click.echo(f"head:    {migrate.head_revision()}")
-    engine.dispose()
+    url = command_settings(database_url=database_url).database_url
+    with store_engine(url, writer=False) as engine:
+        click.echo(f"current: {migrate.current_revision(engine) or 'base'}")
+        click.echo(f"head:    {migrate.head_revision()}")
 
 
 provlog.add_command(cluster)

@@ -16,12 +16,11 @@ from typing import TYPE_CHECKING, Any, Final
 
 import click
 
-from otel_provlog.cli.exit_codes import EXIT_BAD_USAGE, EXIT_NOT_FOUND
+from otel_provlog.cli.exit_codes import EXIT_BAD_USAGE, EXIT_NOT_FOUND, CommandError
 from otel_provlog.cli.options import SINCE, limit_option
 from otel_provlog.cli.output import Column, format_option, render, safe, timestamp
 from otel_provlog.cli.reading import (
     PAGE_SIZE,
-    CommandError,
     exit_on_errors,
     first_rows,
     no_cluster,

@@ -21,6 +21,7 @@ from otel_provlog.cli.exit_codes import (
     EXIT_FAILED,
     EXIT_NOT_FOUND,
     EXIT_UNREACHABLE,
+    CommandError,
 )
 
 if TYPE_CHECKING:
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PAGE_SIZE",
-    "CommandError",
     "exit_on_errors",
     "first_rows",
     "no_cluster",
@@ -41,14 +41,6 @@ T = TypeVar("T")
 
 PAGE_SIZE: Final = 1000
 """Rows fetched per request when a command reads a whole list (the API's maximum)."""
-
-
-class CommandError(click.ClickException):
-    """A command's failure: one line on stderr and the exit code the contract gives it."""
-
-    def __init__(self, message: str, exit_code: int = EXIT_FAILED) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code  # type: ignore[misc]  # click reads it per instance
 
 
 def source_options(command: F) -> F:
@@ -73,13 +65,10 @@ def open_client(api_url: str | None, database_url: str | None) -> ProvlogClient:
         CommandError: a setting or the database URL is unusable (bad usage).
         ProvlogError: the store cannot be opened (see :func:`exit_on_errors`).
     """
+    from otel_provlog.cli.store_access import command_settings
     from otel_provlog.client import ProvlogClient
-    from otel_provlog.config import load_settings
 
-    try:
-        settings = load_settings()
-    except ValueError as error:
-        raise CommandError(str(error), EXIT_BAD_USAGE) from None
+    settings = command_settings()
     if database_url is None and (api_url or settings.api_url):
         return ProvlogClient(api_url or settings.api_url, token=settings.token or "")
     # The in-process API logs a store that does not answer; the command says it once.

@@ -29,11 +29,11 @@ from otel_provlog.cli.exit_codes import (
     EXIT_OK,
     EXIT_TIMEOUT,
     EXIT_UNREACHABLE,
+    CommandError,
 )
 from otel_provlog.cli.options import DURATION
 from otel_provlog.cli.reading import (
     PAGE_SIZE,
-    CommandError,
     exit_on_errors,
     no_cluster,
     open_client,

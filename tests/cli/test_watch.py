@@ -12,7 +12,7 @@ import requests
 import responses
 
 from otel_provlog.cli.demo_simulation import CREATING_STEPS, SCALING_STEPS
-from otel_provlog.cli.reading import CommandError
+from otel_provlog.cli.exit_codes import CommandError
 from otel_provlog.cli.watch import MAX_FAILURES_SHOWN, UNREACHABLE_GRACE, Watcher, ended
 from otel_provlog.cli.watch_views import LineView
 from otel_provlog.client import Cluster, Operation, ProvlogClient, Step
