@@ -18,7 +18,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Final
 
 import click
@@ -42,7 +42,7 @@ from otel_provlog.cli.reading import (
 
 if TYPE_CHECKING:
     from otel_provlog.cli.watch_views import View
-    from otel_provlog.client import Cluster, ProvlogClient, Step
+    from otel_provlog.client import Cluster, Operation, ProvlogClient, Step
 
 __all__ = ["Outcome", "Watcher", "watch"]
 
@@ -112,6 +112,8 @@ class Watcher:
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
     operation_id: str | None = None
+    _watched: Operation | None = None
+    """The watched operation as last seen while it was the cluster's latest."""
     _steps: dict[str, Step] = field(default_factory=dict)
     _failures_seen: set[str] = field(default_factory=set)
     _failed_counts: dict[str, int] = field(default_factory=dict)
@@ -128,10 +130,11 @@ class Watcher:
         self.view.begin(found)
         unreachable_since: float | None = None
         while True:
-            steps = self._report(found)
-            outcome = ended(found, self.operation_id, steps)
+            outcome = ended(found, self.operation_id, watched_steps(found, self.operation_id))
+            shown = self._shown(found, ending=outcome is not None)
+            steps = self._report(shown)
             if outcome is not None:
-                self.view.finish(found, outcome)
+                self.view.finish(shown, outcome)
                 return outcome.exit_code
             now = self.clock()
             if self.timeout is not None and now - started >= self.timeout:
@@ -153,6 +156,27 @@ class Watcher:
                     self.view.warn(f"{error}; trying again")
                 elif self.clock() - unreachable_since > UNREACHABLE_GRACE:
                     raise CommandError(str(error), EXIT_UNREACHABLE) from None
+
+    def _shown(self, found: Cluster, *, ending: bool) -> Cluster:
+        """Return the cluster with the watched operation, even once a newer one began.
+
+        A watched operation a newer one replaced has ended; its end is its last step's.
+        """
+        operation = found.operation
+        if self.operation_id is None or (
+            operation is not None and operation.id == self.operation_id
+        ):
+            self._watched = operation
+            return found
+        if self._watched is None:
+            return found
+        watched = self._watched
+        if ending and watched.running:
+            ends = [
+                s.completed_at for s in watched_steps(found, self.operation_id) if s.completed_at
+            ]
+            watched = replace(watched, status="ended", completed_at=max(ends, default=None))
+        return replace(found, operation=watched)
 
     def _report(self, found: Cluster) -> list[Step]:
         """Tell the view which steps changed and which failures are new; return the steps."""

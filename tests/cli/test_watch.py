@@ -286,3 +286,24 @@ def test_failures_shown_are_capped():
         f"warning: more than {MAX_FAILURES_SHOWN} failures: provlog failures c-1 lists them"
         in lines
     )
+
+
+@responses.activate
+def test_an_operation_a_newer_one_replaced_between_reads_is_summed_up_as_itself():
+    """Creating ended and scaling began between two reads: the summary is creating's."""
+    url = f"{BASE}/v2/clusters/c-1"
+    responses.get(url, json=_cluster_doc("running", 1))
+    replaced = _cluster_doc("successful", 2)
+    replaced["cluster"]["provisioning_progress"][0]["completed_at"] = "2026-05-04T10:00:30.000000Z"
+    replaced["cluster"]["operation"] = {
+        "id": "op-2",
+        "step_type": "scaling",
+        "status": "running",
+        "started_at": "2026-05-04T10:00:31.000000Z",
+    }
+    responses.get(url, json=replaced)
+    out, clock = io.StringIO(), _Clock()
+    assert _watcher(LineView(out, clock=clock), clock).run() == 0
+    last = out.getvalue().splitlines()[-1]
+    assert last.startswith("creating cluster c-1 (demo) successful"), last
+    assert "scaling" not in last
