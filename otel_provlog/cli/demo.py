@@ -136,7 +136,7 @@ def demo(
             cluster_name="demo-restarted",
             instances=min(instances, 40),
             scale_out=0,
-            speed=speed,
+            speed=max(speed, 0.05),  # events in flight when it is killed
             failure_rate=0.0,
             seed=seed,
         )
