@@ -155,6 +155,7 @@ _OPERATION = {
     "nullable": True,
     "properties": {
         "id": string(),
+        "trace_id": string(description="The operation's trace (PROVLOG_TRACE_URL links it)."),
         "step_type": string(),
         "status": string(),
         "successful": _bool(True),

@@ -164,6 +164,7 @@ def operation_json(operation: Operation, *, estimate: Mapping[str, Any] | None =
     """Return an operation (creating, scaling, deleting) with its estimate when given."""
     return {
         "id": operation.id,
+        "trace_id": operation.trace_id,
         "step_type": operation.step_type,
         "status": operation.status,
         "successful": operation.successful,

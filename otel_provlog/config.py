@@ -92,6 +92,13 @@ def _auth(value: str, *, name: str) -> str:
     return mode
 
 
+def _trace_url(value: str, *, name: str) -> str | None:
+    template = value.strip()
+    if template and "{trace_id}" not in template:
+        raise ValueError(f"{name}: expected a URL template with {{trace_id}}, got {value!r}")
+    return template or None
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Every setting of otel-provlog, immutable once loaded.
@@ -117,6 +124,10 @@ class Settings:
     """``PROVLOG_API_URL``: the API the command line talks to (the database when unset)."""
     token: str | None = None
     """``PROVLOG_TOKEN``: the bearer token the command line sends to the API."""
+    trace_url: str | None = None
+    """``PROVLOG_TRACE_URL``: URL template of a trace in Jaeger or Tempo, with ``{trace_id}``."""
+    secret_key: str | None = None
+    """``PROVLOG_SECRET_KEY``: signs the web page's sign-in cookie (``tokens`` auth)."""
 
 
 _PARSERS: Final[Mapping[str, Callable[..., Any]]] = {
@@ -129,6 +140,8 @@ _PARSERS: Final[Mapping[str, Callable[..., Any]]] = {
     "auth": _auth,
     "api_url": _optional,
     "token": _optional,
+    "trace_url": _trace_url,
+    "secret_key": _optional,
 }
 
 

@@ -135,3 +135,12 @@ def test_settings_are_frozen():
     """Loaded settings cannot be changed in place."""
     with pytest.raises(dataclasses.FrozenInstanceError):
         load_settings({}).enabled = False  # type: ignore[misc]
+
+
+def test_trace_url_is_a_template_with_the_trace_id():
+    """PROVLOG_TRACE_URL is kept as given when it names {trace_id}, refused otherwise."""
+    template = "http://jaeger:16686/trace/{trace_id}"
+    assert load_settings({"PROVLOG_TRACE_URL": template}).trace_url == template
+    assert load_settings({}).trace_url is None
+    with pytest.raises(ValueError, match="PROVLOG_TRACE_URL"):
+        load_settings({"PROVLOG_TRACE_URL": "http://jaeger:16686/trace/"})
