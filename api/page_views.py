@@ -90,7 +90,8 @@ def _elapsed(started: str | None, ended: str | None, now: datetime) -> float | N
 
 def _current(steps: Sequence[Json]) -> Json | None:
     running = [step for step in steps if step["status"] == StepStatus.RUNNING]
-    return (running or list(steps) or [None])[-1]
+    chosen = running or list(steps)
+    return chosen[-1] if chosen else None
 
 
 def _own_steps(steps: Sequence[Json], operation: Json | None) -> list[Json]:
@@ -149,8 +150,11 @@ def _plan(operation: Json | None, steps: Sequence[Json]) -> list[Json]:
 
 def _timeline(steps: Sequence[Json], now: datetime) -> list[Json]:
     """Each started step's bar, as percentages of the span from first start to last end."""
-    timed = [(s, _time(s["started_at"]), _time(s["completed_at"]) or now) for s in steps]
-    timed = [(s, begin, end) for s, begin, end in timed if begin is not None]
+    timed: list[tuple[Json, datetime, datetime]] = []
+    for step in steps:
+        begin = _time(step["started_at"])
+        if begin is not None:
+            timed.append((step, begin, _time(step["completed_at"]) or now))
     if not timed:
         return []
     first = min(begin for _, begin, _ in timed)

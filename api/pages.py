@@ -146,6 +146,16 @@ def _principal(authenticator: Authenticator) -> Principal | None:
 
 
 @blueprint.before_request
+def _without_empty_filters() -> ResponseReturnValue | None:
+    """Redirect a filter form's empty fields away: the URL keeps only the filters given."""
+    pairs = list(request.args.items(multi=True))
+    if request.method != "GET" or all(value.strip() for _, value in pairs):
+        return None
+    kept = [(key, value) for key, value in pairs if value.strip()]
+    return redirect(request.path + ("?" + urlencode(kept) if kept else ""))
+
+
+@blueprint.before_request
 def _authenticate() -> ResponseReturnValue | None:
     g.principal = None
     if request.endpoint in _OPEN_ENDPOINTS:

@@ -223,3 +223,14 @@ def test_headers_auth_scopes_the_page_to_the_proxy_project(database_url, seed):
     assert client.get("/clusters/c-1", headers=other).status_code == 404
     assert client.get("/clusters/c-1").status_code == 401
     app.extensions["provlog"]["engine"].dispose()
+
+
+def test_empty_filter_fields_are_dropped_from_the_url(client, seed):
+    """A filter form sent with empty fields lands on the URL of the filters given."""
+    seed.cluster()
+    response = client.get("/?name=&status=Active&created_after=")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/?status=Active"
+    assert client.get("/clusters/c-1?ng=&state=failed").headers["Location"] == (
+        "/clusters/c-1?state=failed"
+    )
