@@ -131,11 +131,12 @@ def _estimate_text(operation: Json | None, current: Json | None) -> str | None:
     basis = (current or {}).get("estimate", {}).get("basis", "history")
     samples = (current or {}).get("estimate", {}).get("history_samples", 0)
     low, high = format_duration(seconds * 0.8), format_duration(seconds * 1.25)
+    span = low if low == high else f"{low} to {high}"
     words = {"rate": "the current step's rate", "history": f"{samples} earlier runs"}
     why = words.get(basis, f"the current step's rate and {samples} earlier runs")
     unknown = estimate.get("unknown_steps") or 0
     more = f"; {unknown} step(s) never ran before are not counted" if unknown else ""
-    return f"{low} to {high} left (from {why}{more})"
+    return f"{span} left (from {why}{more})"
 
 
 def _plan(operation: Json | None, steps: Sequence[Json]) -> list[Json]:
