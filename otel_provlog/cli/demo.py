@@ -2,8 +2,9 @@
 
 The store is the one of the settings: by default the embedded SQLite file ``provlog.db``
 in the current directory. The simulation (:mod:`otel_provlog.cli.demo_simulation`) runs in
-the background while the API is served by Werkzeug's simple server; the command prints a
-few ``curl`` lines to try. ``--no-serve`` runs the simulation alone, in the foreground.
+the background while the web page and the API are served by Werkzeug's simple server; the
+command prints the cluster's page URL first, then a few ``curl`` lines to try.
+``--no-serve`` runs the simulation alone, in the foreground.
 
 Exit codes: 0 the simulation finished (``--no-serve``) or the server was stopped with
 Ctrl-C, 1 the store or the settings are unusable, 2 bad usage.
@@ -109,9 +110,9 @@ def demo(
         speed=speed,
         seed=seed,
     )
-    click.echo(f"store: {settings.database_url}")
     _short_failure_logs()
     if no_serve:
+        click.echo(f"store: {settings.database_url}")
         try:
             demo_simulation.run(scenario, report=click.echo)
         finally:
@@ -139,7 +140,9 @@ def _serve(settings: Any, scenario: Any, store: Any, *, host: str, port: int) ->
     app = create_app(settings)
     server = make_server(host, port, app, threaded=True)
     base = f"http://{host if ':' not in host else f'[{host}]'}:{server.server_port}"
-    click.echo(f"serving the API on {base} (Ctrl-C stops); try:")
+    click.echo(f"the event log page: {base}/clusters/{scenario.cluster_id}")
+    click.echo(f"store: {settings.database_url}")
+    click.echo(f"serving the page and the API on {base} (Ctrl-C stops); try:")
     for line in _curl_lines(base, scenario, settings.auth):
         click.echo(f"  {line}")
     threading.Thread(target=_simulate, name="provlog-demo", daemon=True).start()
