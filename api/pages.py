@@ -39,11 +39,12 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import HTTPException
 
 from otel_provlog.api import clusters, page_views, params
 from otel_provlog.api.auth import Authenticator, Principal, hash_token
 from otel_provlog.api.database import read_session
-from otel_provlog.api.errors import ApiError, not_found, request_id
+from otel_provlog.api.errors import ApiError, log_unexpected, not_found, request_id
 from otel_provlog.api.progress import format_duration
 from otel_provlog.api.serialize import iso
 from otel_provlog.exporter import step_reads
@@ -179,16 +180,33 @@ def _secure(response: Response) -> Response:
     return response
 
 
-@blueprint.errorhandler(ApiError)
-def _on_error(error: ApiError) -> ResponseReturnValue:
+def _error_page(
+    status: int, message: str, headers: dict[str, str] | None = None
+) -> tuple[str, int, dict[str, str]]:
     page = render_template(
         "pages/error.html",
-        status=error.status,
-        message=error.message,
+        status=status,
+        message=message,
         request_id=request_id(),
         principal=g.get("principal"),
     )
-    return page, error.status, error.headers
+    return page, status, headers or {}
+
+
+@blueprint.errorhandler(ApiError)
+def _on_error(error: ApiError) -> ResponseReturnValue:
+    return _error_page(error.status, error.message, error.headers)
+
+
+@blueprint.errorhandler(HTTPException)
+def _on_http_error(error: HTTPException) -> ResponseReturnValue:
+    return _error_page(error.code or 500, error.description or error.name)
+
+
+@blueprint.errorhandler(Exception)
+def _on_unexpected(error: Exception) -> ResponseReturnValue:
+    error_id = log_unexpected(error)
+    return _error_page(500, f"Something went wrong on the server (error id {error_id}).")
 
 
 def _page(principal: Principal, template: str, **values: Any) -> str:

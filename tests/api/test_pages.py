@@ -73,6 +73,13 @@ def test_cluster_page_shows_groups_plan_node_groups_map_and_events(client, seed)
     assert len(re.findall(r'<a href="\?i=i-[0-9a-f]+">✓</a>', page)) == 5
     assert "7 not finished yet" in page
     assert "| 3 | `SSH to 10.0.0.0 timed out after 300s` | workers: 3 |" in page
+    listed = re.search(
+        r'href="(/clusters/c-1\?fp=[0-9a-f]{16}[^"]*)#events">List these failures', page
+    )
+    assert listed is not None
+    failures = _text(client.get(listed.group(1).replace("&amp;", "&")))
+    assert failures.count('<tr class="failed">') == 3
+    assert "Step: Launching instances" in failures
     chosen = _text(client.get(f"/clusters/c-1?step={first}&state=failed"))
     assert "Step: Launching instances" in chosen
     assert chosen.count('class="f" title=') == 3
@@ -234,3 +241,22 @@ def test_empty_filter_fields_are_dropped_from_the_url(client, seed):
     assert client.get("/clusters/c-1?ng=&state=failed").headers["Location"] == (
         "/clusters/c-1?state=failed"
     )
+
+
+def test_an_unexpected_error_is_an_html_page_without_traceback(app, seed, monkeypatch, caplog):
+    """A failure inside a page is a 500 page with an error id; the traceback goes to the log."""
+    from otel_provlog.api import page_views
+
+    seed.cluster()
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(page_views, "cluster_view", broken)
+    response = app.test_client().get("/clusters/c-1")
+    page = _text(response, 500)
+    assert response.mimetype == "text/html"
+    assert "error id" in page
+    assert "secret internals" not in page
+    assert "Traceback" not in page
+    assert "secret internals" in caplog.text
