@@ -8,6 +8,7 @@ docs), to the test's temporary folder otherwise.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -252,10 +253,14 @@ def test_sign_in_scopes_the_page_and_hides_tracebacks_from_readers(
 def test_screenshots_of_the_list_and_cluster_page(browser, provisioning, database_url, tmp_path):
     """The list, the cluster page (light and dark) and the phone width render readably."""
     provisioning.start_step("Launching instances", 120)
-    provisioning.instances(120, failed=4)
+    for _ in range(2):  # a step that lasts a little, so that the timeline has bars
+        provisioning.instances(60, failed=2)
+        time.sleep(1)
     provisioning.step.end()
     provisioning.start_step("Waiting for ssh", 120)
-    provisioning.instances(70, failed=3)
+    provisioning.instances(40, failed=3)
+    time.sleep(1)
+    provisioning.instances(30)
     shots = _shots(tmp_path)
     with _served(database_url, tmp_path) as api:
         for name, path, options in (
