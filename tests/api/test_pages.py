@@ -260,3 +260,18 @@ def test_an_unexpected_error_is_an_html_page_without_traceback(app, seed, monkey
     assert "secret internals" not in page
     assert "Traceback" not in page
     assert "secret internals" in caplog.text
+
+
+def test_trace_link_follows_the_trace_url_template(database_url, seed, client):
+    """With PROVLOG_TRACE_URL the page links the operation's trace, saying when it is whole."""
+    from otel_provlog.api import create_app
+    from otel_provlog.config import Settings
+
+    _provisioning(seed)
+    settings = Settings(database_url=database_url, trace_url="http://jaeger:16686/trace/{trace_id}")
+    app = create_app(settings, test_config={"TESTING": True})
+    page = _text(app.test_client().get("/clusters/c-1"))
+    assert f'<a href="http://jaeger:16686/trace/{seed.trace}">trace</a>' in page
+    assert "incomplete until the operation ended" in page
+    app.extensions["provlog"]["engine"].dispose()
+    assert ">trace</a>" not in _text(client.get("/clusters/c-1"))
