@@ -201,6 +201,10 @@ def test_running_provisioning_updates_the_page_until_it_ends(
         page.goto(api.url + "/clusters/c-1")
         page.evaluate("window.sameDocument = true")
         assert "5 / 20" in page.inner_text("[data-part=plan]")
+        answers: list[int] = []
+        page.on("response", lambda response: answers.append(response.status))
+        page.wait_for_timeout(2500)
+        assert 304 in answers  # nothing changed: the refresh costs no page
         provisioning.instances(6, failed=2)
         expect(page.locator("[data-part=plan]")).to_contain_text("9 / 20", timeout=LIVE_SECONDS)
         assert page.locator(".cells a").count() == 11
