@@ -263,9 +263,13 @@ def cluster_view(
     operation, steps = doc["operation"], doc["provisioning_progress"]
     own = _own_steps(steps, operation)
     step = _chosen_step(steps, args)
-    groups = failure_groups.page_failure_groups(
-        session, cluster.id, limit=GROUPS_SHOWN, marker=params.text("groups_marker")
-    )
+    groups_marker = params.text("groups_marker")
+    try:
+        groups = failure_groups.page_failure_groups(
+            session, cluster.id, limit=GROUPS_SHOWN, marker=groups_marker
+        )
+    except queries.MarkerNotFoundError:
+        raise not_found(groups_marker=groups_marker or "") from None
     started = operation["started_at"] if operation else doc["created_at"]
     ended = operation["completed_at"] if operation else None
     running = bool(

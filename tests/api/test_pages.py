@@ -87,6 +87,9 @@ def test_cluster_page_shows_groups_plan_node_groups_map_and_events(client, seed)
     by_group = _text(client.get(f"/clusters/c-1?step={second}&ng=workers"))
     assert "No events match these filters" in by_group
     assert client.get("/clusters/c-1?state=broken").status_code == 400
+    assert client.get("/clusters/c-1?sort=sideways").status_code == 400
+    assert client.get("/clusters/c-1?groups_marker=0000000000000000").status_code == 404
+    assert client.get("/clusters/c-1?marker=nope").status_code == 404
 
 
 def test_recorded_text_is_escaped_everywhere(client, seed):
