@@ -190,10 +190,21 @@ def test_pages_render_link_filter_and_pass_the_audit(browser, provisioning, data
     assert dialogs == []
 
 
+def _set_hidden(page: Any, *, hidden: bool) -> None:
+    """Make the page's tab look hidden (or visible again) to its script."""
+    page.evaluate(
+        """hidden => {
+            Object.defineProperty(document, "hidden", {value: hidden, configurable: true});
+            document.dispatchEvent(new Event("visibilitychange"));
+        }""",
+        hidden,
+    )
+
+
 def test_running_provisioning_updates_the_page_until_it_ends(
     browser, provisioning, database_url, tmp_path
 ):
-    """New events show without a reload; the refresh stops once the operation ended."""
+    """New events show without a reload; hidden, the page pauses; it stops once ended."""
     provisioning.start_step("Launching instances", 20)
     provisioning.instances(5)
     with _served(database_url, tmp_path) as api:
@@ -212,6 +223,14 @@ def test_running_provisioning_updates_the_page_until_it_ends(
         assert page.locator("[data-part=groups]").is_visible()
         assert "updated" in page.inner_text("[data-live-age]")
         assert page.evaluate("window.sameDocument") is True  # no reload
+        _set_hidden(page, hidden=True)
+        expect(page.locator("[data-live-status]")).to_contain_text("Paused")
+        hidden: list[str] = []
+        page.on("request", lambda request: hidden.append(request.url))
+        page.wait_for_timeout(3000)
+        assert hidden == []
+        _set_hidden(page, hidden=False)
+        expect(page.locator("[data-live-status]")).to_contain_text("Connected")
         provisioning.end()
         expect(page.locator("main")).to_have_attribute("data-live", "ended", timeout=LIVE_SECONDS)
         assert "no longer refreshes" in page.inner_text("[data-live-status]")
