@@ -12,6 +12,7 @@ from typing import Any
 
 from otel_provlog.api.events import STEP_STATUSES, STEP_TYPES
 from otel_provlog.api.openapi_schemas import (
+    ID_TEXT,
     NO_COMMA,
     PRINTABLE,
     array,
@@ -53,7 +54,7 @@ def _path(name: str) -> Json:
         "name": name,
         "in": "path",
         "required": True,
-        "schema": string(minLength=1, maxLength=255, pattern=PRINTABLE),
+        "schema": string(minLength=1, maxLength=255, pattern=ID_TEXT),
     }
 
 
@@ -170,7 +171,11 @@ def _paths() -> Json:
             [
                 cluster,
                 *_EVENT_FILTERS,
-                _query("error_id", "Only the failure with this error id."),
+                _query(
+                    "error_id",
+                    "Only the failure with this error id.",
+                    string(minLength=1, maxLength=255, pattern=ID_TEXT),
+                ),
                 *_WINDOW,
                 *_pagination(EVENT_SORT_KEYS),
             ],

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 __all__ = [
+    "ID_TEXT",
     "NO_COMMA",
     "PRINTABLE",
     "array",
@@ -23,6 +24,8 @@ Json = dict[str, Any]
 _REF: Final = "#/components/schemas/"
 PRINTABLE: Final = "^[^\\x00-\\x1f\\x7f]+$"
 """Ids and texts in paths and queries: no control characters (others are a 400)."""
+ID_TEXT: Final = "^[^\\x00-\\x1f\\x7f]*[^\\s\\x00-\\x1f\\x7f][^\\x00-\\x1f\\x7f]*$"
+"""Ids in paths and queries: printable, and more than whitespace (ids are stripped)."""
 NO_COMMA: Final = "^[^\\x00-\\x1f\\x7f,]{1,255}$"
 """One value of a comma-separated list parameter."""
 

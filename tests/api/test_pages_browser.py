@@ -117,7 +117,8 @@ class Provisioning:
             write_records(session, records)
 
     def close(self) -> None:
-        """Release the store."""
+        """End what is still open (nothing stays current for later tests); release the store."""
+        self.operation.end()
         self.provider.shutdown()
         self.engine.dispose()
 
