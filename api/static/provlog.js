@@ -24,9 +24,10 @@
   }
 
   function setUpCopy() {
-    document.querySelectorAll("button[data-copy]").forEach(function (button) {
+    document.querySelectorAll("button[data-copy]:not([data-ready])").forEach(function (button) {
       if (!navigator.clipboard) return;
       button.hidden = false;
+      button.setAttribute("data-ready", "");
       button.addEventListener("click", function () {
         var source = document.getElementById(button.getAttribute("data-copy"));
         navigator.clipboard.writeText(source.value).then(function () {
