@@ -64,10 +64,10 @@ def create_app(
     app.config.from_mapping(
         PROVLOG_AUTH=settings.auth,
         PROVLOG_DATABASE_URL=settings.database_url,
+        PROVLOG_TRACE_URL=settings.trace_url,
         PROVLOG_API_TOKENS=os.environ.get("PROVLOG_API_TOKENS", ""),
         PROVLOG_API_TOKENS_FILE=os.environ.get("PROVLOG_API_TOKENS_FILE", ""),
         MAX_CONTENT_LENGTH=16 * 1024 * 1024,
-        PROVLOG_TRACE_URL=settings.trace_url,
         SECRET_KEY=settings.secret_key,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",

@@ -39,6 +39,7 @@ from flask import Flask, g, request
 from werkzeug.datastructures import Headers
 
 from otel_provlog.api.errors import ApiError
+from otel_provlog.config import AUTH_MODES
 
 __all__ = [
     "ROLES",
@@ -168,7 +169,7 @@ class Authenticator:
     """Turns a request's headers into a :class:`Principal`, in one of the three modes."""
 
     def __init__(self, mode: str, tokens: Mapping[str, Principal] | None = None) -> None:
-        if mode not in ("none", "tokens", "headers"):
+        if mode not in AUTH_MODES:
             raise ValueError(f"PROVLOG_AUTH: unknown mode {mode!r}")
         self.mode = mode
         self.tokens = dict(tokens or {})

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint
+from flask import Blueprint, current_app
 
 from otel_provlog.api import documents, params, serialize
 from otel_provlog.api.auth import Principal, require_read
@@ -60,7 +60,13 @@ def cluster_page(tenant_id: str | None, *, tenant_key: str, allowed: bool = True
         )
     except queries.MarkerNotFoundError:
         raise not_found(marker=marker or "") from None
-    items = documents.cluster_summaries(session, page.items, tenant_key=tenant_key, now=utcnow())
+    items = documents.cluster_summaries(
+        session,
+        page.items,
+        tenant_key=tenant_key,
+        now=utcnow(),
+        trace_url=current_app.config["PROVLOG_TRACE_URL"],
+    )
     return documents.page_body("clusters", items, page, marker_given=marker is not None)
 
 
@@ -88,6 +94,7 @@ def get_cluster(tenant_id: str, cluster_id: str) -> dict[str, Any]:
         show_progress=show_progress,
         tenant_key="tenant_id",
         now=utcnow(),
+        trace_url=current_app.config["PROVLOG_TRACE_URL"],
     )
 
 

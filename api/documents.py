@@ -129,8 +129,12 @@ def cluster_document(
     show_progress: bool,
     tenant_key: str,
     now: datetime,
+    trace_url: str | None = None,
 ) -> Json:
-    """Return ``{"cluster": ...}`` with ``provisioning_progress`` and Sahara's fields."""
+    """Return ``{"cluster": ...}`` with ``provisioning_progress`` and Sahara's fields.
+
+    ``trace_url`` is the ``PROVLOG_TRACE_URL`` template of the operation's trace link.
+    """
     steps = queries.list_steps(session, cluster.id)
     operation = queries.latest_operations(session, [cluster.id]).get(cluster.id)
     history = _History(session, cluster.tenant_id)
@@ -145,6 +149,7 @@ def cluster_document(
         serialize.operation_json(
             operation,
             estimate=_operation_estimate(operation, steps, estimates, history, now),
+            trace_url=trace_url,
         )
         if operation is not None
         else None
@@ -165,7 +170,12 @@ def cluster_document(
 
 
 def cluster_summaries(
-    session: Session, clusters: Iterable[Cluster], *, tenant_key: str, now: datetime
+    session: Session,
+    clusters: Iterable[Cluster],
+    *,
+    tenant_key: str,
+    now: datetime,
+    trace_url: str | None = None,
 ) -> list[Json]:
     """Return list entries for ``clusters``: their fields, steps and latest operation."""
     listed = list(clusters)
@@ -176,7 +186,9 @@ def cluster_summaries(
     for cluster in listed:
         body = serialize.cluster_json(cluster, tenant_key=tenant_key)
         operation = operations.get(cluster.id)
-        body["operation"] = serialize.operation_json(operation) if operation else None
+        body["operation"] = (
+            serialize.operation_json(operation, trace_url=trace_url) if operation else None
+        )
         body["provisioning_progress"] = [
             serialize.step_json(step, now=now) for step in steps[cluster.id]
         ]

@@ -1,9 +1,11 @@
 """Errors as JSON, in Sahara's shape, for every failure a request can meet.
 
 Every error body is ``{"error_code": <HTTP status>, "error_name": <NAME>, "error_message":
-<text>, "request_id": <id>}``. An unexpected exception becomes a 500 whose body carries the
-request id and an ``error_id`` that is also written, with the traceback, to the log; the
-traceback itself never leaves the server.
+<text>, "request_id": <id>}``. A store that does not answer (connection refused or lost,
+locked, schema missing) is a 503 ``SERVICE_UNAVAILABLE`` with ``Retry-After``, logged in
+one line. An unexpected exception becomes a 500 whose body carries the request id and an
+``error_id`` that is also written, with the traceback, to the log; the traceback itself
+never leaves the server.
 """
 
 from __future__ import annotations
@@ -14,7 +16,10 @@ import uuid
 from typing import Any, Final
 
 from flask import Flask, Response, g, jsonify, request
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
+
+from otel_provlog.exporter.database_errors import Failure, classify
 
 __all__ = [
     "REQUEST_ID_HEADER",
@@ -140,6 +145,21 @@ def _on_unexpected(error: Exception) -> Response:
     )
 
 
+def _on_database_error(error: SQLAlchemyError) -> Response:
+    if classify(error) not in (Failure.UNAVAILABLE, Failure.BUSY):
+        return _on_unexpected(error)
+    logger.warning(
+        "the store does not answer: request_id=%s %s %s: %s",
+        request_id(),
+        request.method,
+        request.path,
+        " ".join(str(getattr(error, "orig", None) or error).split()),
+    )
+    response = error_response(503, "SERVICE_UNAVAILABLE", "The store does not answer")
+    response.headers["Retry-After"] = "5"
+    return response
+
+
 def _add_request_id(response: Response) -> Response:
     identifier = request_id()
     response.headers[REQUEST_ID_HEADER] = identifier
@@ -151,5 +171,6 @@ def install_error_handlers(app: Flask) -> None:
     """Make every error of ``app`` a JSON body and tag every response with its request id."""
     app.register_error_handler(ApiError, _on_api_error)
     app.register_error_handler(HTTPException, _on_http_exception)
+    app.register_error_handler(SQLAlchemyError, _on_database_error)
     app.register_error_handler(Exception, _on_unexpected)
     app.after_request(_add_request_id)

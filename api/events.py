@@ -19,6 +19,7 @@ from typing import Any
 
 from flask import Blueprint
 
+from otel_provlog import attributes
 from otel_provlog.api import documents, params, serialize
 from otel_provlog.api.auth import Principal, require_read
 from otel_provlog.api.database import read_session
@@ -36,7 +37,6 @@ STEP_STATUSES = (
     StepStatus.FAILED,
     StepStatus.INTERRUPTED,
 )
-STEP_TYPES = ("creating", "scaling", "deleting")
 _WINDOW = ("created_after", "created_before")
 _STEP_PARAMS = ("status", "step_type", "step_name", "successful", "operation_id", *_WINDOW)
 _EVENT_PARAMS = ("provision_step", "node_group_id", "instance_id", "successful", *_WINDOW)
@@ -86,7 +86,7 @@ def list_steps(cluster_id: str) -> dict[str, Any]:
     given, successful = params.tristate("successful")
     wanted = queries.StepFilter(
         statuses=params.choices("status", STEP_STATUSES),
-        step_types=params.choices("step_type", STEP_TYPES),
+        step_types=params.choices("step_type", attributes.STEP_TYPES),
         step_name=params.text("step_name"),
         successful=successful,
         running=given and successful is None,

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import copy
 from functools import cache
-from typing import Any
+from typing import Any, Final
 
-from otel_provlog.api.events import STEP_STATUSES, STEP_TYPES
+from otel_provlog.api.events import STEP_STATUSES
 from otel_provlog.api.openapi_schemas import (
-    ID_TEXT,
+    ID,
     NO_COMMA,
     PRINTABLE,
     array,
@@ -23,6 +23,7 @@ from otel_provlog.api.openapi_schemas import (
     timestamp,
 )
 from otel_provlog.api.params import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from otel_provlog.attributes import STEP_TYPES
 from otel_provlog.exporter.queries import CLUSTER_SORT_KEYS, EVENT_SORT_KEYS, STEP_SORT_KEYS
 
 __all__ = ["openapi_document"]
@@ -49,12 +50,15 @@ def _list_query(name: str, description: str, values: list[str] | None = None) ->
     }
 
 
+_ID: Final = string(minLength=1, maxLength=255, pattern=ID)
+
+
 def _path(name: str) -> Json:
     return {
         "name": name,
         "in": "path",
         "required": True,
-        "schema": string(minLength=1, maxLength=255, pattern=ID_TEXT),
+        "schema": _ID,
     }
 
 
@@ -84,7 +88,7 @@ _EVENT_FILTERS = [
     _list_query("node_group_id", "Only events of these node groups."),
     _list_query("instance_id", "Only events of these instances."),
 ]
-_ERRORS = (400, 401, 403, 404, 500)
+_ERRORS = (400, 401, 403, 404, 500, 503)
 
 
 def _operation(summary: str, params: list[Json], body: str, tag: str) -> Json:
@@ -138,7 +142,7 @@ def _paths() -> Json:
         ),
         "/v2/clusters": _operation(
             "List the caller's clusters (every tenant's for an admin)",
-            [_query("project_id", "Only this tenant's clusters."), *cluster_list],
+            [_query("project_id", "Only this tenant's clusters.", _ID), *cluster_list],
             "ClusterListV2",
             "v2",
         ),
@@ -171,11 +175,7 @@ def _paths() -> Json:
             [
                 cluster,
                 *_EVENT_FILTERS,
-                _query(
-                    "error_id",
-                    "Only the failure with this error id.",
-                    string(minLength=1, maxLength=255, pattern=ID_TEXT),
-                ),
+                _query("error_id", "Only the failure with this error id.", _ID),
                 *_WINDOW,
                 *_pagination(EVENT_SORT_KEYS),
             ],

@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Any, Final
 
 __all__ = [
-    "ID_TEXT",
     "NO_COMMA",
     "PRINTABLE",
     "array",
@@ -24,8 +23,8 @@ Json = dict[str, Any]
 _REF: Final = "#/components/schemas/"
 PRINTABLE: Final = "^[^\\x00-\\x1f\\x7f]+$"
 """Ids and texts in paths and queries: no control characters (others are a 400)."""
-ID_TEXT: Final = "^[^\\x00-\\x1f\\x7f]*[^\\s\\x00-\\x1f\\x7f][^\\x00-\\x1f\\x7f]*$"
-"""Ids in paths and queries: printable, and more than whitespace (ids are stripped)."""
+ID: Final = "^[^\\x00-\\x1f\\x7f]*[^\\s\\x00-\\x1f\\x7f\\x85][^\\x00-\\x1f\\x7f]*$"
+"""Ids in paths and queries: printable, and more than whitespace (kept without it)."""
 NO_COMMA: Final = "^[^\\x00-\\x1f\\x7f,]{1,255}$"
 """One value of a comma-separated list parameter."""
 
@@ -158,7 +157,6 @@ _OPERATION = {
     "nullable": True,
     "properties": {
         "id": string(),
-        "trace_id": string(description="The operation's trace (PROVLOG_TRACE_URL links it)."),
         "step_type": string(),
         "status": string(),
         "successful": _bool(True),
@@ -177,8 +175,12 @@ _OPERATION = {
             },
             "required": ["seconds_left", "steps_left", "unknown_steps"],
         },
+        "trace_id": string(description="The operation's trace (32 hex digits)."),
+        "trace_url": string(
+            True, description="The trace in Jaeger or Tempo (PROVLOG_TRACE_URL); null when unset."
+        ),
     },
-    "required": ["id", "step_type", "status", "successful", "plan", "created_at"],
+    "required": ["id", "step_type", "status", "successful", "plan", "created_at", "trace_url"],
 }
 
 

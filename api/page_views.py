@@ -259,6 +259,7 @@ def cluster_view(
         show_progress=False,
         tenant_key="tenant_id",
         now=now,
+        trace_url=trace_url,
     )["cluster"]
     operation, steps = doc["operation"], doc["provisioning_progress"]
     own = _own_steps(steps, operation)
@@ -276,9 +277,6 @@ def cluster_view(
         (operation and operation["status"] == OperationStatus.RUNNING)
         or any(s["status"] == StepStatus.RUNNING for s in own)
     )
-    trace = None
-    if trace_url and operation:
-        trace = trace_url.replace("{trace_id}", operation["trace_id"])
     return {
         "cluster": doc,
         "operation": operation,
@@ -297,7 +295,7 @@ def cluster_view(
         "markdown": groups_markdown(doc, groups.items) if groups.items else "",
         "events": _events(session, cluster.id, step, args),
         "args": args,
-        "trace_url": trace,
+        "trace_url": operation["trace_url"] if operation else None,
     }
 
 

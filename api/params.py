@@ -16,6 +16,7 @@ from typing import Final
 from flask import request
 
 from otel_provlog.api.errors import ApiError
+from otel_provlog.config import FALSE_WORDS, TRUE_WORDS
 from otel_provlog.exporter.mapping import clean_id
 from otel_provlog.exporter.queries import Sort
 
@@ -48,8 +49,6 @@ PAGINATION: Final = ("marker", "limit", "sort_by")
 """Parameters every list accepts (Sahara's pagination parameters)."""
 
 _CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
-_TRUE: Final = frozenset({"true", "1", "yes", "on"})
-_FALSE: Final = frozenset({"false", "0", "no", "off"})
 _NULL: Final = frozenset({"null", "none"})
 _EARLIEST: Final = datetime(1000, 1, 1, tzinfo=UTC)
 
@@ -136,9 +135,9 @@ def boolean(name: str) -> bool | None:
     if value is None:
         return None
     lowered = value.strip().lower()
-    if lowered in _TRUE:
+    if lowered in TRUE_WORDS:
         return True
-    if lowered in _FALSE:
+    if lowered in FALSE_WORDS:
         return False
     raise _bad_value(name, "must be true or false")
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint
+from flask import Blueprint, current_app
 
 from otel_provlog.api import documents, params
 from otel_provlog.api.auth import require_read
@@ -57,4 +57,5 @@ def get_cluster(cluster_id: str) -> dict[str, Any]:
         show_progress=show_progress,
         tenant_key="project_id",
         now=utcnow(),
+        trace_url=current_app.config["PROVLOG_TRACE_URL"],
     )

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from otel_provlog.api.progress import progress_text
+from otel_provlog.config import trace_link
 from otel_provlog.exporter.failure_groups import FailureGroup
 from otel_provlog.exporter.models import Cluster, ClusterEvent, Operation, ProvisionStep
 
@@ -42,7 +43,9 @@ def iso(value: datetime | None) -> str | None:
     """Return ``value`` as ISO 8601 UTC with microseconds and a ``Z``; None stays None."""
     if value is None:
         return None
-    if value.tzinfo is not None and value.tzinfo is not UTC:
+    if value.tzinfo is UTC:  # as the store returns them: "+00:00" becomes "Z"
+        return value.isoformat(timespec="microseconds")[:-6] + "Z"
+    if value.tzinfo is not None:
         value = value.astimezone(UTC)
     return value.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
@@ -160,11 +163,18 @@ def sahara_step_json(
     return found
 
 
-def operation_json(operation: Operation, *, estimate: Mapping[str, Any] | None = None) -> Json:
-    """Return an operation (creating, scaling, deleting) with its estimate when given."""
+def operation_json(
+    operation: Operation,
+    *,
+    estimate: Mapping[str, Any] | None = None,
+    trace_url: str | None = None,
+) -> Json:
+    """Return an operation (creating, scaling, deleting) with its estimate when given.
+
+    ``trace_url`` is the ``PROVLOG_TRACE_URL`` template of its trace's link (none when None).
+    """
     return {
         "id": operation.id,
-        "trace_id": operation.trace_id,
         "step_type": operation.step_type,
         "status": operation.status,
         "successful": operation.successful,
@@ -174,6 +184,8 @@ def operation_json(operation: Operation, *, estimate: Mapping[str, Any] | None =
         "completed_at": iso(operation.completed_at),
         "updated_at": iso(operation.updated_at),
         "estimate": dict(estimate) if estimate is not None else None,
+        "trace_id": operation.trace_id,
+        "trace_url": trace_link(trace_url, operation.trace_id),
     }
 
 

@@ -32,6 +32,7 @@ from otel_provlog.exporter.models import (
     ProvisionStep,
     span_row_id,
 )
+from otel_provlog.ids import event_row_id
 
 BACKENDS: Final = ("sqlite", "postgresql", "mariadb")
 URL_VARIABLES: Final = {
@@ -45,6 +46,7 @@ STEP_SPAN: Final = "00000000000000b1"
 SEED_SPAN_BASE: Final = 0x1000_0000_0000
 """Seeded events have span ids from here on; the drain's new events from elsewhere."""
 _CHUNK: Final = 10_000
+_EPOCH: Final = datetime(1970, 1, 1)
 
 
 def trace_id(tag: str, n: int) -> str:
@@ -177,6 +179,11 @@ def _naive(at: datetime) -> datetime:
     return at.replace(tzinfo=None)
 
 
+def _nanoseconds(at: datetime) -> int:
+    """``at`` (naive UTC) in Unix nanoseconds."""
+    return (at - _EPOCH) // timedelta(microseconds=1) * 1000
+
+
 def _event_rows(step: StepRef, first: int, count: int) -> Iterator[dict[str, Any]]:
     started = _naive(T0)
     for n in range(first, first + count):
@@ -184,7 +191,7 @@ def _event_rows(step: StepRef, first: int, count: int) -> Iterator[dict[str, Any
         ok = n % 50 != 7
         at = started + timedelta(milliseconds=n)
         yield {
-            "id": span_row_id(step.trace_id, span),
+            "id": event_row_id(step.trace_id, span, _nanoseconds(at)),
             "cluster_id": step.cluster_id,
             "provision_step_id": step.row_id,
             "trace_id": step.trace_id,

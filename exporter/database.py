@@ -12,16 +12,33 @@ The caller owns the transaction: ``with session_factory(engine).begin() as sessi
 
 from __future__ import annotations
 
-from typing import Any, Final
+from collections.abc import Iterator, Sequence
+from typing import Any, Final, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-__all__ = ["SQLITE_BUSY_TIMEOUT_MS", "create_store_engine", "session_factory"]
+__all__ = [
+    "KEYS_PER_QUERY",
+    "SQLITE_BUSY_TIMEOUT_MS",
+    "chunks",
+    "create_store_engine",
+    "session_factory",
+]
 
 SQLITE_BUSY_TIMEOUT_MS: Final = 30_000
 """How long a SQLite connection waits for another writer before giving up."""
+KEYS_PER_QUERY: Final = 500
+"""Most keys one statement looks up (an ``IN`` list, or SQLite's 500 compound terms)."""
+
+_T = TypeVar("_T")
+
+
+def chunks(values: Sequence[_T], size: int = KEYS_PER_QUERY) -> Iterator[Sequence[_T]]:
+    """Yield ``values`` in slices of at most ``size``, for one statement each."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
 
 
 def _configure_sqlite(engine: Engine, *, immediate: bool, cache_mib: int | None) -> None:

@@ -27,7 +27,7 @@ from typing import Final
 
 from sqlalchemy import exc
 
-__all__ = ["Failure", "classify", "reason"]
+__all__ = ["Failure", "classify", "reason", "transient"]
 
 
 class Failure(enum.Enum):
@@ -157,6 +157,15 @@ def classify(error: BaseException) -> Failure | None:
     if isinstance(error, UnicodeError):  # drivers refuse lone surrogates this way
         return Failure.REFUSED
     return None
+
+
+def transient(error: BaseException) -> bool:
+    """Tell whether trying the same transaction again may succeed (unavailable or busy).
+
+    What other clean-ups and maintenance jobs ask before they retry: a conflict or a
+    refused value would fail again.
+    """
+    return classify(error) in (Failure.UNAVAILABLE, Failure.BUSY)
 
 
 def reason(error: BaseException) -> str:

@@ -26,27 +26,18 @@ A checkpoint that cannot be written (a full disk) never holds the drain back: it
 the offsets it keeps in memory, deletes the segments it finished (freeing their space)
 and writes the checkpoint again on the next pass.
 
-Run it as ``python -m otel_provlog.exporter.drain --spool-dir DIR`` (the database URL
-comes from ``--database-url`` or ``PROVLOG_DATABASE_URL``), or as ``provlog drain``.
-With ``--watch-stdin`` it finishes once its standard input closes (the process that
-started it shut down or died): it stores what is left and exits, or gives up after
-``--linger`` seconds if the database stays down (the rest stays in the spool).
+Run it as ``provlog drain`` (a sidecar), or let ``otel_provlog.configure()`` start it
+(:mod:`otel_provlog.exporter.drain_runners`).
 """
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import enum
-import json
 import logging
 import os
-import signal
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
@@ -56,23 +47,17 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from otel_provlog.exporter import spool
+from otel_provlog.exporter.interruption import expire_stale_steps, interrupt_unended
 from otel_provlog.exporter.open_spans import OpenSpans
-from otel_provlog.exporter.processor import RateLimitedLog
+from otel_provlog.exporter.processor import Counters, RateLimitedLog
 from otel_provlog.exporter.records import SpanRecord, decode_record
-from otel_provlog.exporter.writer import (
-    WriteResult,
-    expire_stale_steps,
-    interrupt_unended,
-    write_batch,
-)
+from otel_provlog.exporter.writer import WriteResult, write_batch
 
 __all__ = [
     "DEFAULT_BATCH_RECORDS",
     "DEFAULT_LINGER",
     "Drain",
-    "DrainCounters",
     "DrainOutcome",
-    "main",
 ]
 
 DEFAULT_BATCH_RECORDS: Final = 1000
@@ -106,21 +91,6 @@ class DrainOutcome(enum.Enum):
     """``abort`` was set."""
 
 
-@dataclass(slots=True)
-class DrainCounters:
-    """What a drain did: records written, already stored, rejected as invalid, retried.
-
-    ``retried`` counts the records of every attempt after a failed one (a batch tried three
-    times adds its size twice); ``batches`` counts the batches stored.
-    """
-
-    written: int = 0
-    duplicates: int = 0
-    rejected: int = 0
-    batches: int = 0
-    retried: int = 0
-
-
 class Drain:
     """Stores the records of one spool directory; see the module docstring.
 
@@ -145,7 +115,7 @@ class Drain:
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         backoff_max: float = DEFAULT_BACKOFF_MAX,
         write: WriteBatch | None = None,
-        on_batch: Callable[[DrainCounters], None] | None = None,
+        on_batch: Callable[[Counters], None] | None = None,
     ) -> None:
         if batch_records <= 0:
             raise ValueError(f"batch_records must be positive, got {batch_records}")
@@ -156,7 +126,7 @@ class Drain:
         self.batch_records = batch_records
         self.poll_interval = poll_interval
         self.backoff_max = backoff_max
-        self.counters = DrainCounters()
+        self.counters = Counters()
         self._write = write
         self._on_batch = on_batch
         self._engine: Engine | None = None
@@ -504,78 +474,3 @@ class Drain:
             self.close()
             otel_context.detach(token)
         return outcome
-
-
-def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m otel_provlog.exporter.drain",
-        description="Move spooled span records into the store.",
-    )
-    parser.add_argument("--spool-dir", type=Path, default=None)
-    parser.add_argument("--database-url", default=None)
-    parser.add_argument("--no-upgrade", action="store_true", help="Do not migrate the schema.")
-    parser.add_argument("--stale-after", type=float, default=None)
-    parser.add_argument("--linger", type=float, default=DEFAULT_LINGER)
-    parser.add_argument("--watch-stdin", action="store_true", help="Finish when stdin closes.")
-    parser.add_argument("--report", action="store_true", help="Print counters after batches.")
-    return parser.parse_args(argv)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run a drain process; see the module docstring. Returns the exit status."""
-    from otel_provlog.config import load_settings
-
-    args = _parse(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
-    settings = load_settings()
-    if args.database_url:
-        settings = load_settings(database_url=args.database_url)
-    settings = dataclasses.replace(
-        settings, database_url=spool.absolute_database_url(settings.database_url)
-    )
-    spool_dir = args.spool_dir or spool.spool_dir_for(settings)
-    stale_after = settings.stale_after if args.stale_after is None else args.stale_after
-
-    reporting = [args.report]
-
-    def report(counters: DrainCounters) -> None:
-        if reporting[0]:
-            try:
-                sys.stdout.write(json.dumps(asdict(counters)) + "\n")
-                sys.stdout.flush()
-            except OSError:  # whoever read the reports is gone
-                reporting[0] = False
-
-    drain = Drain(
-        spool_dir,
-        settings.database_url,
-        upgrade=not args.no_upgrade,
-        stale_after=stale_after or None,
-        on_batch=report,
-    )
-    finish, abort = threading.Event(), threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: abort.set())
-    signal.signal(signal.SIGINT, lambda *_: abort.set())
-    if args.watch_stdin:
-        parent = os.getppid()
-
-        def watch() -> None:
-            try:
-                while sys.stdin.buffer.read(4096):
-                    pass
-            finally:
-                finish.set()
-
-        def watch_parent() -> None:
-            while not finish.wait(1.0):
-                if os.getppid() != parent:
-                    finish.set()
-
-        threading.Thread(target=watch, name="provlog-stdin", daemon=True).start()
-        threading.Thread(target=watch_parent, name="provlog-parent", daemon=True).start()
-    drain.run(finish=finish, abort=abort, linger=args.linger)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

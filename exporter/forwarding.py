@@ -23,7 +23,10 @@ Which receiver, in order:
 
 Only spans carrying ``provisioning.span`` are forwarded. Full tracebacks stay in SQL: spans
 sent out keep ``provisioning.event.error_id`` and carry a bounded event info, status message
-and exception stacktrace (:func:`bound_span`; Tempo truncates attributes over 2 KB)::
+and exception stacktrace (:func:`bound_span`; Tempo truncates attributes over 2 KB). They
+are named for trace viewers: an event after its instance, an operation with its cluster,
+and a service without a name gets ``unknown_service:<program>``
+(:mod:`~otel_provlog.exporter.span_display`; set ``OTEL_SERVICE_NAME`` to name the engine)::
 
     from opentelemetry.sdk.trace import TracerProvider
     from otel_provlog.config import load_settings
@@ -53,7 +56,7 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from otel_provlog import attributes
-from otel_provlog.config import Settings
+from otel_provlog.config import FALSE_WORDS, Settings
 from otel_provlog.exporter.span_bounds import (
     ATTRIBUTE_LIMIT,
     INFO_LIMIT,
@@ -61,6 +64,7 @@ from otel_provlog.exporter.span_bounds import (
     BoundedSpanExporter,
     bound_span,
 )
+from otel_provlog.exporter.span_display import DisplaySpanExporter
 
 __all__ = [
     "ATTRIBUTE_LIMIT",
@@ -91,7 +95,7 @@ MAX_TIMEOUT_S: Final = 10.0
 """The longest export timeout forwarding accepts; longer settings are cut to it."""
 DEFAULT_SHUTDOWN_TIMEOUT_S: Final = 3.0
 """Seconds :meth:`ForwardingSpanProcessor.shutdown` waits for the last export at most."""
-_OFF: Final = frozenset({"none", "off", "false", "0", "no", "disabled"})
+_OFF: Final = FALSE_WORDS | {"none", "disabled"}
 _GRPC_PORT: Final = 4317
 _TRACES_PATH: Final = "/v1/traces"
 
@@ -403,7 +407,8 @@ def attach_forwarding(
     if config is None:
         return None
     inner = exporter if exporter is not None else create_span_exporter(config)
-    processor = ForwardingSpanProcessor(BoundedSpanExporter(inner), **processor_options)
+    shown = DisplaySpanExporter(inner)
+    processor = ForwardingSpanProcessor(BoundedSpanExporter(shown), **processor_options)
     tracer_provider.add_span_processor(processor)
     logger.info(
         "otel_provlog: forwarding spans over OTLP/%s to %s", config.protocol, config.endpoint

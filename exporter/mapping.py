@@ -24,8 +24,9 @@ message of many lines is still a message. A failed event also gets its ``error_f
 and ``error_pattern`` from its stored ``event_info``
 (:func:`~otel_provlog.exporter.fingerprints.fingerprint_message`); other events get None.
 
-Row ids come from :func:`~otel_provlog.exporter.models.span_row_id`, so an event names its
-step (the parent span) without asking the database.
+Row ids come from :func:`~otel_provlog.exporter.models.span_row_id` (operations and steps)
+and :func:`~otel_provlog.ids.event_row_id` (events, ordered by their end), so an event
+names its step (the parent span) without asking the database.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from otel_provlog.exporter.models import (
     StepStatus,
     span_row_id,
 )
+from otel_provlog.ids import event_row_id
 
 __all__ = [
     "EVENT_INFO_LIMIT",
@@ -78,6 +80,8 @@ RowMap = dict[str, Any]
 """The column values of one row."""
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_LATEST_NS: Final = (datetime.max.replace(tzinfo=UTC) - _EPOCH) // timedelta(microseconds=1) * 1000
+"""Nanoseconds of the latest time a datetime holds: later ones are out of range."""
 _HEX: Final = "0123456789abcdef"
 
 
@@ -213,6 +217,8 @@ def _hex_id(value: object, length: int, what: str) -> str:
 
 def _time(record: Mapping[str, Any], key: str) -> tuple[int, datetime]:
     value = record.get(key)
+    if type(value) is int and 0 < value < _LATEST_NS:  # as spooled: most records
+        return value, to_datetime(value)
     if isinstance(value, str) and value.isdigit():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -270,9 +276,11 @@ def _failure_text(
 ) -> tuple[str | None, str | None]:
     """Return an event's ``event_info`` and ``stacktrace``, each from its own fields."""
     exception = record.get("exception")
+    info = attributes.get(attr.EVENT_INFO)
+    if exception is None and info is None and not failed:  # most events
+        return None, None
     if not isinstance(exception, Mapping):
         exception = {}
-    info = attributes.get(attr.EVENT_INFO)
     if info is None and failed:
         info = exception.get("message") or exception.get("type") or record.get("status_message")
     stacktrace = bound_text(exception.get("stacktrace"), STACKTRACE_LIMIT)
@@ -370,7 +378,7 @@ def _map_record(record: Mapping[str, Any]) -> _Mapped:
         info, stacktrace = _failure_text(record, attributes, failed)
         error_fingerprint, error_pattern = fingerprint_message(info) if failed else (None, None)
         row |= {
-            "id": span_row_id(trace_id, span_id),
+            "id": event_row_id(trace_id, span_id, end_ns),
             "span_id": span_id,
             "provision_step_id": _step_row_id(trace_id, parent_id),
             "node_group_id": clean_id(attributes.get(attr.NODE_GROUP_ID), EXTERNAL_ID_LENGTH),

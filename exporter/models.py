@@ -12,9 +12,11 @@ Rows mirror the spans of the event log (see :mod:`otel_provlog.attributes`):
 - :class:`ClusterEvent`: one per-instance event of a step (Sahara's ClusterEvent);
 - :class:`RejectedSpan`: a span record the store could not use, with the reason.
 
-Steps and events are unique on (``trace_id``, ``span_id``) so that writing the same span
-twice changes nothing. Their ids are derived from those two values (:func:`span_row_id`),
-so any writer, in any process, computes the same id without asking the database.
+Rows are named after their span so that writing the same span twice changes nothing:
+an operation's or step's id is derived from (``trace_id``, ``span_id``)
+(:func:`span_row_id`), an event's from those and the millisecond it ended
+(:func:`~otel_provlog.ids.event_row_id`, which makes event ids grow with time), so any
+writer, in any process, computes the same id without asking the database.
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ __all__ = [
     "OperationStatus",
     "ProvisionStep",
     "RejectedSpan",
+    "RunStatus",
     "StepStatus",
     "UTCDateTime",
     "span_row_id",
@@ -198,24 +201,24 @@ class ClusterStatus:
     """The latest operation failed or was interrupted."""
 
 
-class OperationStatus:
-    """Values of :attr:`Operation.status`."""
+class RunStatus:
+    """Values of :attr:`Operation.status` and :attr:`ProvisionStep.status`.
+
+    A step's ``successful`` keeps Sahara's tri-state next to it; the rules that set both
+    are in :mod:`~otel_provlog.exporter.lifecycle`.
+    """
 
     RUNNING: Final = "running"
     SUCCESSFUL: Final = "successful"
     FAILED: Final = "failed"
     INTERRUPTED: Final = "interrupted"
-    """Its process died: no news within the staleness window."""
+    """Its process ended without ending it, or it had no news within the staleness window."""
 
 
-class StepStatus:
-    """Values of :attr:`ProvisionStep.status` (``successful`` keeps Sahara's tri-state)."""
-
-    RUNNING: Final = "running"
-    SUCCESSFUL: Final = "successful"
-    FAILED: Final = "failed"
-    INTERRUPTED: Final = "interrupted"
-    """Its process died: no news within the staleness window."""
+StepStatus = RunStatus
+"""The statuses of a step: :class:`RunStatus`."""
+OperationStatus = RunStatus
+"""The statuses of an operation: :class:`RunStatus`."""
 
 
 class Base(DeclarativeBase):

@@ -55,7 +55,6 @@ __all__ = [
     "records_from_request",
 ]
 
-_PREFIX: Final = "provisioning."
 _STATUS: Final = {
     Status.STATUS_CODE_UNSET: "unset",
     Status.STATUS_CODE_OK: "ok",
@@ -196,7 +195,7 @@ def record_from_otlp_span(span: Span) -> SpanRecord | None:
     """
     attributes: dict[str, Any] = {}
     for item in span.attributes:
-        if item.key.startswith(_PREFIX):
+        if item.key.startswith(attr.PREFIX):
             attributes[item.key] = _value(item.value)
     kind = attributes.get(SPAN_KIND)
     if kind is None:

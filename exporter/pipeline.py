@@ -21,9 +21,10 @@ What :func:`configure` does:
 4. starts a drain that moves the spool into the store within a fraction of a second
    (:mod:`otel_provlog.exporter.drain`), first upgrading the schema unless
    ``upgrade=False``. ``drain="process"`` (the default) runs it as a separate process,
-   ``python -m otel_provlog.exporter.drain``, so it does not compete with the program for
-   the GIL; the database URL reaches it through its environment, not its command line. It
-   finishes when this process shuts down or dies: it stores what is left and exits, or
+   ``provlog drain`` (:mod:`otel_provlog.exporter.drain_runners`), so it does not compete
+   with the program for the GIL; the database URL reaches it through its environment,
+   not its command line. It finishes when this process shuts down or dies: it stores what
+   is left and exits, or
    leaves it in the spool if the database stays down for ``linger`` seconds (60). If it
    dies while this process runs, another one is started. ``drain="thread"`` runs it in a
    daemon thread instead (simpler, but it competes for the GIL: about twice the cost per
@@ -45,15 +46,11 @@ provider's own shutdown at exit does the same.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import json
 import logging
-import os
-import subprocess
-import sys
 import threading
 import time
+import weakref
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -62,7 +59,8 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from otel_provlog.config import Settings, load_settings
 from otel_provlog.exporter import spool
-from otel_provlog.exporter.drain import DEFAULT_LINGER, Drain, DrainCounters
+from otel_provlog.exporter.drain import DEFAULT_LINGER, Drain
+from otel_provlog.exporter.drain_runners import DrainProcess, DrainRunner, DrainThread
 from otel_provlog.exporter.forwarding import ForwardingHandle, attach_forwarding
 from otel_provlog.exporter.metrics import SelfObservation, observe
 from otel_provlog.exporter.processor import (
@@ -79,151 +77,36 @@ DrainMode = Literal["process", "thread", "none"]
 
 logger = logging.getLogger("otel_provlog.exporter")
 
-_LINGERING: Final[set[subprocess.Popen[bytes]]] = set()
-"""Drain processes finishing after their handle shut down (reaped on later calls)."""
-_ACTIVE: Final[dict[tuple[int, Path], StorePath]] = {}
-_ACTIVE_LOCK: Final = threading.Lock()
 
+class _Attached:
+    """The handles attached so far, per tracer provider and spool (until shut down).
 
-class _DrainThread:
-    """A drain running in a daemon thread of this process."""
-
-    def __init__(self, drain: Drain, linger: float) -> None:
-        self._drain = drain
-        self._finish = threading.Event()
-        self._abort = threading.Event()
-        self._thread = threading.Thread(
-            target=drain.run,
-            kwargs={"finish": self._finish, "abort": self._abort, "linger": linger},
-            name="provlog-drain",
-            daemon=True,
-        )
-        self._thread.start()
-
-    def counters(self) -> DrainCounters:
-        return self._drain.counters
-
-    def stop(self, seconds: float) -> None:
-        self._finish.set()
-        self._thread.join(seconds)
-        self._abort.set()
-
-
-class _DrainProcess:
-    """A drain running as a child process; it finishes once our end of its stdin closes.
-
-    A drain process that dies while we still run (killed, crashed) is started again after
-    a pause (1 s doubling to a minute); what it had not stored waits in the spool.
+    Keyed weakly by the provider, so a provider that is gone takes its entries along.
     """
 
-    def __init__(self, settings: Settings, spool_dir: Path, *, upgrade: bool, linger: float):
-        self._command = [
-            sys.executable,
-            "-P",  # the working directory must not shadow the installed package
-            "-m",
-            "otel_provlog.exporter.drain",
-            "--spool-dir",
-            str(spool_dir),
-            "--watch-stdin",
-            "--report",
-            "--linger",
-            str(linger),
-            "--stale-after",
-            str(settings.stale_after),
-        ]
-        if not upgrade:
-            self._command.append("--no-upgrade")
-        self._env = dict(os.environ, PROVLOG_DATABASE_URL=settings.database_url)
-        self._env.pop("PROVLOG_SPOOL_DIR", None)
-        self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._earlier = DrainCounters()
-        self._counters = DrainCounters()
-        self._process = self._spawn()
-        threading.Thread(target=self._watch, name="provlog-drain-watch", daemon=True).start()
-
-    def _spawn(self) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(
-            self._command,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            env=self._env,
-            close_fds=True,
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self._handles: weakref.WeakKeyDictionary[TracerProvider, dict[Path, StorePath]] = (
+            weakref.WeakKeyDictionary()
         )
 
-    def _watch(self) -> None:
-        pause = 1.0
-        while True:
-            process = self._process
-            started = time.monotonic()
-            self._read_reports(process)
-            code = process.wait()
-            with contextlib.suppress(OSError):
-                if process.stdin is not None:
-                    process.stdin.close()
-            if self._stopping.is_set():
-                return
-            pause = 1.0 if time.monotonic() - started > 60 else pause
-            logger.warning(
-                "otel_provlog: the drain process exited (%s); starting another in %.0f s",
-                code,
-                pause,
-            )
-            if self._stopping.wait(pause):
-                return
-            pause = min(pause * 2, 60.0)
-            with self._lock:
-                if self._stopping.is_set():
-                    return
-                try:
-                    self._process = self._spawn()
-                except OSError:
-                    logger.exception("otel_provlog: the drain process could not start")
-                    return
-                self._earlier = self.counters()
-                self._counters = DrainCounters()
+    def get(self, provider: TracerProvider, spool_dir: Path) -> StorePath | None:
+        """Return the handle attached to ``provider`` for ``spool_dir``, if any."""
+        return self._handles.get(provider, {}).get(spool_dir)
 
-    def _read_reports(self, process: subprocess.Popen[bytes]) -> None:
-        stream = process.stdout
-        if stream is None:  # pragma: no cover - always a pipe
-            return
-        with contextlib.suppress(Exception), stream:
-            for line in stream:
-                with contextlib.suppress(ValueError, TypeError):
-                    self._counters = DrainCounters(**json.loads(line))
+    def add(self, provider: TracerProvider, handle: StorePath) -> None:
+        """Remember ``handle`` as ``provider``'s for its spool."""
+        self._handles.setdefault(provider, {})[handle.spool_dir] = handle
 
-    @property
-    def pid(self) -> int:
-        """The drain process's id."""
-        return self._process.pid
-
-    def counters(self) -> DrainCounters:
-        now, earlier = self._counters, self._earlier
-        return DrainCounters(
-            written=earlier.written + now.written,
-            duplicates=earlier.duplicates + now.duplicates,
-            rejected=earlier.rejected + now.rejected,
-            batches=earlier.batches + now.batches,
-            retried=earlier.retried + now.retried,
-        )
-
-    def stop(self, seconds: float) -> None:
-        with self._lock:
-            self._stopping.set()
-            process = self._process
-        with contextlib.suppress(OSError):
-            if process.stdin is not None:
-                process.stdin.close()
-        try:
-            process.wait(min(seconds, 0.5))
-        except subprocess.TimeoutExpired:
-            _LINGERING.add(process)
+    def remove(self, handle: StorePath) -> None:
+        """Forget ``handle``."""
+        with self.lock:
+            found = self._handles.get(handle.tracer_provider, {})
+            if found.get(handle.spool_dir) is handle:
+                del found[handle.spool_dir]
 
 
-def _reap() -> None:
-    for process in list(_LINGERING):
-        if process.poll() is not None:
-            _LINGERING.discard(process)
+_ATTACHED: Final = _Attached()
 
 
 class StorePath:
@@ -236,8 +119,8 @@ class StorePath:
         tracer_provider: TracerProvider,
         *,
         owns_provider: bool,
-        drain: _DrainThread | _DrainProcess | None,
-        forwarding: ForwardingHandle | None = None,
+        drain: DrainRunner | None,
+        forwarding: ForwardingHandle | None,
     ) -> None:
         self.settings = settings
         """The settings in force."""
@@ -247,10 +130,10 @@ class StorePath:
         """The provider the store path is attached to."""
         self.forwarding = forwarding
         """The OTLP forwarding path, when ``otlp_endpoint`` is set."""
-        self.observation: SelfObservation | None = None
-        """Its metrics and stats file (:mod:`otel_provlog.exporter.metrics`)."""
         self._owns_provider = owns_provider
         self._drain = drain
+        self.observation: SelfObservation | None = observe(self)
+        """Its metrics and stats file (:mod:`otel_provlog.exporter.metrics`)."""
 
     @property
     def spool_dir(self) -> Path:
@@ -260,20 +143,18 @@ class StorePath:
     @property
     def drain_pid(self) -> int | None:
         """The id of the drain process (``drain="process"``), else None."""
-        return self._drain.pid if isinstance(self._drain, _DrainProcess) else None
+        return self._drain.pid if self._drain is not None else None
 
     def counters(self) -> Counters:
         """Return a snapshot of the counters (the drain's are those it last reported)."""
-        drained = self._drain.counters() if self._drain is not None else DrainCounters()
-        return Counters(
-            appended=self.processor.writer.appended,
-            written=drained.written,
-            duplicates=drained.duplicates,
-            rejected=drained.rejected,
-            dropped=self.processor.dropped,
-            retried=drained.retried,
-            held=self.processor.held,
-            dropped_kinds=dict(self.processor.dropped_kinds),
+        drained = self._drain.counters() if self._drain is not None else Counters()
+        return drained.plus(
+            Counters(
+                appended=self.processor.writer.appended,
+                dropped=self.processor.dropped,
+                held=self.processor.held,
+                dropped_kinds=dict(self.processor.dropped_kinds),
+            )
         )
 
     def force_flush(self, timeout_millis: int = DEFAULT_FLUSH_TIMEOUT_MILLIS) -> bool:
@@ -313,15 +194,7 @@ class StorePath:
                 self.tracer_provider.shutdown()
             except Exception:
                 logger.exception("otel_provlog: the tracer provider failed to shut down")
-        with _ACTIVE_LOCK:
-            for key, handle in list(_ACTIVE.items()):
-                if handle is self:
-                    del _ACTIVE[key]
-
-    def _stop_drain(self, seconds: float) -> None:
-        if self._drain is not None:
-            self._drain.stop(seconds)
-        _reap()
+        _ATTACHED.remove(self)
 
 
 class NoopStorePath:
@@ -363,17 +236,17 @@ def _pick_provider(given: trace.TracerProvider | None) -> tuple[TracerProvider, 
 
 def _start_drain(
     mode: DrainMode, settings: Settings, spool_dir: Path, *, upgrade: bool, linger: float
-) -> _DrainThread | _DrainProcess | None:
+) -> DrainRunner | None:
     if mode == "none":
         return None
     if mode == "process":
         try:
-            return _DrainProcess(settings, spool_dir, upgrade=upgrade, linger=linger)
+            return DrainProcess(settings, spool_dir, upgrade=upgrade, linger=linger)
         except OSError:
             logger.exception("otel_provlog: no drain process; draining in a thread instead")
     stale_after = settings.stale_after or None
     drain = Drain(spool_dir, settings.database_url, upgrade=upgrade, stale_after=stale_after)
-    return _DrainThread(drain, linger)
+    return DrainThread(drain, linger)
 
 
 def _attach_forwarding(provider: TracerProvider, settings: Settings) -> ForwardingHandle | None:
@@ -427,21 +300,27 @@ def configure(
     settings = dataclasses.replace(
         settings, database_url=spool.absolute_database_url(settings.database_url)
     )
-    _reap()
     provider, owns = _pick_provider(tracer_provider)
     spool_dir = spool.spool_dir_for(settings).absolute()
-    key = (id(provider), spool_dir)
-    with _ACTIVE_LOCK:
-        existing = _ACTIVE.get(key)
+    with _ATTACHED.lock:
+        existing = _ATTACHED.get(provider, spool_dir)
         if existing is not None:
             return existing
         writer = spool.SpoolWriter(spool_dir, segment_bytes=segment_bytes)
         runner = _start_drain(drain, settings, spool_dir, upgrade=upgrade, linger=linger)
-        processor = SpoolSpanProcessor(writer, shutdown_timeout_millis=shutdown_timeout_millis)
-        handle = StorePath(settings, processor, provider, owns_provider=owns, drain=runner)
-        processor.on_shutdown = handle._stop_drain
+        processor = SpoolSpanProcessor(
+            writer,
+            shutdown_timeout_millis=shutdown_timeout_millis,
+            on_shutdown=runner.stop if runner is not None else None,
+        )
         provider.add_span_processor(processor)
-        handle.forwarding = _attach_forwarding(provider, settings)
-        handle.observation = observe(handle)
-        _ACTIVE[key] = handle
+        handle = StorePath(
+            settings,
+            processor,
+            provider,
+            owns_provider=owns,
+            drain=runner,
+            forwarding=_attach_forwarding(provider, settings),
+        )
+        _ATTACHED.add(provider, handle)
     return handle

@@ -87,10 +87,11 @@ class Counters:
     the spool (it could not be written, or the processor was shut down), and
     ``dropped_kinds`` the same by span kind (``event``, ``step``, ``step.start``...);
     ``held``: step and operation spans waiting in memory for room in the spool.
-    ``written``, ``duplicates``, ``rejected`` and ``retried`` are the drain's: records
-    stored, records the store already had, records it refused as invalid, and records
-    written again after a failed attempt (a conflict with another writer, or the database
-    down).
+    ``written``, ``duplicates``, ``rejected``, ``retried`` and ``batches`` are the
+    drain's: records stored, records the store already had, records it refused as invalid,
+    records written again after a failed attempt (a conflict with another writer, or the
+    database down; a batch tried three times adds its size twice), and batches stored.
+    A drain counts only those; :meth:`plus` adds two drains' counts.
     """
 
     appended: int = 0
@@ -101,6 +102,24 @@ class Counters:
     retried: int = 0
     held: int = 0
     dropped_kinds: dict[str, int] = field(default_factory=dict)
+    batches: int = 0
+
+    def plus(self, other: Counters) -> Counters:
+        """Return the sum of both counts (the dropped kinds merged)."""
+        kinds = dict(self.dropped_kinds)
+        for kind, count in other.dropped_kinds.items():
+            kinds[kind] = kinds.get(kind, 0) + count
+        return Counters(
+            appended=self.appended + other.appended,
+            written=self.written + other.written,
+            duplicates=self.duplicates + other.duplicates,
+            rejected=self.rejected + other.rejected,
+            dropped=self.dropped + other.dropped,
+            retried=self.retried + other.retried,
+            held=self.held + other.held,
+            dropped_kinds=kinds,
+            batches=self.batches + other.batches,
+        )
 
 
 class SpoolSpanProcessor(SpanProcessor):

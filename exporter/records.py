@@ -35,7 +35,7 @@ from opentelemetry.semconv.attributes.exception_attributes import (
 )
 from opentelemetry.trace import StatusCode
 
-from otel_provlog.attributes import SPAN_KIND
+from otel_provlog.attributes import PREFIX, SPAN_KIND
 
 __all__ = [
     "RECORD_VERSION",
@@ -50,7 +50,6 @@ __all__ = [
 RECORD_VERSION: Final = 1
 """The value of ``"v"`` in records of the current format."""
 
-_PREFIX: Final = "provisioning."
 _STATUS: Final = {StatusCode.UNSET: "unset", StatusCode.OK: "ok", StatusCode.ERROR: "error"}
 _REQUIRED: Final = (
     "trace_id",
@@ -95,7 +94,7 @@ class SpanRecord(TypedDict):
 def _attributes(source: Any) -> dict[str, Any]:
     attributes: dict[str, Any] = {}
     for key, value in source.items():
-        if key.startswith(_PREFIX):
+        if key.startswith(PREFIX):
             attributes[key] = list(value) if isinstance(value, tuple) else value
     return attributes
 

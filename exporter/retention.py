@@ -16,8 +16,8 @@ events, in one transaction; a writer adding events locks the same rows first
 late replay of a pruned event is neither stored again nor counted twice.
 
 Run it with ``provlog prune`` (once), in a thread of your own with a
-:class:`RetentionWorker`, or in a process of its own with :func:`start_retention_process`
-(what ``provlog serve`` does)::
+:class:`RetentionWorker`, periodically with ``provlog prune --every 1h``, or in a process of
+its own with :func:`start_retention_process` (what ``provlog serve`` does)::
 
     from otel_provlog.exporter.retention import prune_events
     result = prune_events(session_factory(engine), retention=24 * 3600)
@@ -25,11 +25,9 @@ Run it with ``provlog prune`` (once), in a thread of your own with a
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import random
-import signal
 import subprocess
 import sys
 import threading
@@ -43,6 +41,8 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from otel_provlog.exporter import database_errors
+from otel_provlog.exporter.database import chunks
 from otel_provlog.exporter.models import ClusterEvent, ProvisionStep, StepStatus, utcnow
 
 __all__ = [
@@ -105,13 +105,6 @@ def _prune_batch(session: Session, cutoff: datetime, now: datetime, size: int) -
     return PruneResult(steps=len(ids), events=max(deleted.rowcount or 0, 0))  # type: ignore[attr-defined]
 
 
-def _retryable(error: DBAPIError) -> bool:
-    text = str(error.orig).lower()
-    return error.connection_invalidated or any(
-        word in text for word in ("deadlock", "lock wait", "database is locked", "serializ")
-    )
-
-
 def prune_events(
     sessions: sessionmaker[Session],
     *,
@@ -142,7 +135,7 @@ def prune_events(
                     batch = _prune_batch(session, cutoff, now, batch_steps)
                 break
             except DBAPIError as error:
-                if attempt == _ATTEMPTS or not _retryable(error):
+                if attempt == _ATTEMPTS or not database_errors.transient(error):
                     raise
                 time.sleep(0.05 * attempt * random.uniform(0.5, 1.5))
         steps += batch.steps
@@ -166,8 +159,7 @@ def without_pruned_events(session: Session, rows: Sequence[dict[str, Any]]) -> l
     if not step_ids:
         return list(rows)
     pruned: set[str] = set()
-    for start in range(0, len(step_ids), 500):
-        chunk = step_ids[start : start + 500]
+    for chunk in chunks(step_ids):
         found = session.execute(
             select(ProvisionStep.id, ProvisionStep.events_pruned_at)
             .where(ProvisionStep.id.in_(chunk))
@@ -244,11 +236,17 @@ class RetentionWorker:
 
 
 def run_retention(
-    database_url: str, retention: float, interval: float | None, parent_pid: int
+    database_url: str,
+    retention: float,
+    interval: float | None,
+    *,
+    stop: threading.Event,
+    parent_pid: int | None = None,
 ) -> None:
-    """Prune the store at ``database_url`` periodically until process ``parent_pid`` is gone.
+    """Prune the store at ``database_url`` periodically until ``stop`` is set.
 
-    The body of the process :func:`start_retention_process` starts.
+    With ``parent_pid``, it also stops once that process is gone. The body of ``provlog
+    prune --every`` and so of the process :func:`start_retention_process` starts.
     """
     from otel_provlog.exporter.database import create_store_engine, session_factory
 
@@ -256,8 +254,9 @@ def run_retention(
     worker = RetentionWorker(session_factory(engine), retention=retention, interval=interval)
     worker.start()
     try:
-        while os.getppid() == parent_pid:
-            time.sleep(0.5)
+        while not stop.wait(0.5):
+            if parent_pid is not None and os.getppid() != parent_pid:
+                break
     finally:
         worker.stop()
         engine.dispose()
@@ -266,40 +265,16 @@ def run_retention(
 def start_retention_process(
     database_url: str, retention: float, *, interval: float | None = None
 ) -> subprocess.Popen[bytes]:
-    """Start the periodic clean-up in a process of its own: ``python -m`` this module.
+    """Start the periodic clean-up in a process of its own: ``provlog prune --every``.
 
     A plain child process, unknown to :mod:`multiprocessing`: processes forked from the
     caller later (gunicorn's workers) cannot end it from their exit handlers. The database
     URL reaches it through its environment, not its command line. It ends with its parent,
     or when :meth:`~subprocess.Popen.terminate` is called.
     """
-    command = [sys.executable, "-P", "-m", __name__, "--retention", repr(retention)]
-    if interval is not None:
-        command += ["--interval", repr(interval)]
+    every = default_interval(retention) if interval is None else interval
+    command = [sys.executable, "-P", "-m", "otel_provlog.cli", "prune"]
+    command += ["--retention", repr(retention), "--every", repr(every)]
     command += ["--parent-pid", str(os.getpid())]
     environment = {**os.environ, "PROVLOG_DATABASE_URL": database_url}
     return subprocess.Popen(command, env=environment, stdin=subprocess.DEVNULL)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the clean-up process: ``python -m otel_provlog.exporter.retention``."""
-    parser = argparse.ArgumentParser(
-        prog="python -m otel_provlog.exporter.retention",
-        description="Prune events of old successful steps periodically "
-        "(the store comes from PROVLOG_DATABASE_URL).",
-    )
-    parser.add_argument("--retention", type=float, required=True, help="seconds to keep")
-    parser.add_argument("--interval", type=float, default=None, help="seconds between runs")
-    parser.add_argument("--parent-pid", type=int, default=os.getppid(), help="stop with it")
-    options = parser.parse_args(argv)
-    database_url = os.environ.get("PROVLOG_DATABASE_URL", "")
-    if not database_url:
-        parser.error("PROVLOG_DATABASE_URL is not set")
-    logging.basicConfig(level=logging.INFO, format="provlog-retention: %(message)s")
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    run_retention(database_url, options.retention, options.interval, options.parent_pid)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -45,6 +45,7 @@ __all__ = [
     "INSTANCE_NAME",
     "NODE_GROUP_ID",
     "PLAN",
+    "PREFIX",
     "SPAN_EVENT",
     "SPAN_KIND",
     "SPAN_KINDS",
@@ -61,6 +62,9 @@ __all__ = [
     "STEP_TYPE_SCALING",
     "TENANT_ID",
 ]
+
+PREFIX: Final = "provisioning."
+"""What every attribute key of the adapter begins with; spans carry others too, which it ignores."""
 
 SPAN_KIND: Final = "provisioning.span"
 """Which part of the event log a span is: one of :data:`SPAN_KINDS`."""

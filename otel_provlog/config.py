@@ -16,18 +16,23 @@ import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypedDict, Unpack
 
 __all__ = [
     "AUTH_MODES",
     "DEFAULT_DATABASE_URL",
     "DEFAULT_EVENT_RETENTION",
     "DEFAULT_STALE_AFTER",
+    "FALSE_WORDS",
+    "TRACE_ID_FIELD",
+    "TRUE_WORDS",
+    "SettingValues",
     "Settings",
     "is_disabled",
     "load_settings",
     "parse_bool",
     "parse_duration",
+    "trace_link",
 ]
 
 DEFAULT_DATABASE_URL: Final = "sqlite:///provlog.db"
@@ -39,8 +44,12 @@ DEFAULT_STALE_AFTER: Final = 6 * 3600.0
 AUTH_MODES: Final = ("none", "tokens", "headers")
 """Values ``PROVLOG_AUTH`` accepts: no auth, static tokens, or trusted proxy headers."""
 
-_TRUE: Final = frozenset({"1", "true", "yes", "on"})
-_FALSE: Final = frozenset({"0", "false", "no", "off"})
+TRACE_ID_FIELD: Final = "{trace_id}"
+"""What ``PROVLOG_TRACE_URL`` holds in place of a trace's id (32 hex digits)."""
+TRUE_WORDS: Final = frozenset({"1", "true", "yes", "on"})
+"""What a setting or query parameter says to mean true (compared in lower case)."""
+FALSE_WORDS: Final = frozenset({"0", "false", "no", "off"})
+"""What a setting or query parameter says to mean false (compared in lower case)."""
 _UNITS: Final = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _DURATION: Final = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$", re.IGNORECASE)
 
@@ -52,9 +61,9 @@ def parse_bool(value: str, *, name: str = "value") -> bool:
         ValueError: for anything else, naming the setting.
     """
     text = value.strip().lower()
-    if text in _TRUE:
+    if text in TRUE_WORDS:
         return True
-    if text in _FALSE:
+    if text in FALSE_WORDS:
         return False
     raise ValueError(f"{name}: expected true/false, 1/0, yes/no or on/off, got {value!r}")
 
@@ -85,18 +94,18 @@ def _optional(value: str, *, name: str) -> str | None:
     return value.strip() or None
 
 
+def _trace_url(value: str, *, name: str) -> str | None:
+    template = value.strip()
+    if template and TRACE_ID_FIELD not in template:
+        raise ValueError(f"{name}: expected a URL with {TRACE_ID_FIELD} in it, got {value!r}")
+    return template or None
+
+
 def _auth(value: str, *, name: str) -> str:
     mode = value.strip().lower()
     if mode not in AUTH_MODES:
         raise ValueError(f"{name}: expected one of {', '.join(AUTH_MODES)}, got {value!r}")
     return mode
-
-
-def _trace_url(value: str, *, name: str) -> str | None:
-    template = value.strip()
-    if template and "{trace_id}" not in template:
-        raise ValueError(f"{name}: expected a URL template with {{trace_id}}, got {value!r}")
-    return template or None
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,9 +134,26 @@ class Settings:
     token: str | None = None
     """``PROVLOG_TOKEN``: the bearer token the command line sends to the API."""
     trace_url: str | None = None
-    """``PROVLOG_TRACE_URL``: URL template of a trace in Jaeger or Tempo, with ``{trace_id}``."""
+    """``PROVLOG_TRACE_URL``: URL of a trace in Jaeger or Tempo, ``{trace_id}`` in place of
+    its id (e.g. ``http://jaeger:16686/trace/{trace_id}``); no trace links when unset."""
     secret_key: str | None = None
     """``PROVLOG_SECRET_KEY``: signs the web page's sign-in cookie (``tokens`` auth)."""
+
+
+class SettingValues(TypedDict, total=False):
+    """Setting values given in code (``configure(database_url=...)``): :class:`Settings`' fields."""
+
+    enabled: bool
+    database_url: str
+    otlp_endpoint: str | None
+    event_retention: float
+    stale_after: float
+    spool_dir: str | None
+    auth: str
+    api_url: str | None
+    token: str | None
+    trace_url: str | None
+    secret_key: str | None
 
 
 _PARSERS: Final[Mapping[str, Callable[..., Any]]] = {
@@ -143,6 +169,16 @@ _PARSERS: Final[Mapping[str, Callable[..., Any]]] = {
     "trace_url": _trace_url,
     "secret_key": _optional,
 }
+
+
+def trace_link(template: str | None, trace_id: str | None) -> str | None:
+    """Return the URL of trace ``trace_id`` from a ``PROVLOG_TRACE_URL`` template.
+
+    None when either is missing: no template set, or a row without a trace.
+    """
+    if not template or not trace_id:
+        return None
+    return template.replace(TRACE_ID_FIELD, trace_id)
 
 
 def _env_name(field: str) -> str:
@@ -175,7 +211,9 @@ def is_disabled(environ: Mapping[str, str] | None = None) -> bool:
     return bool(raw.strip()) and not parse_bool(raw, name="PROVLOG_ENABLED")
 
 
-def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+def load_settings(
+    environ: Mapping[str, str] | None = None, **overrides: Unpack[SettingValues]
+) -> Settings:
     """Load the settings: explicit overrides, then environment, then file, then defaults.
 
     Explicit ``overrides`` beat the environment, which beats the ``PROVLOG_CONFIG`` file,

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from contextvars import Token
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -28,7 +28,7 @@ from otel_provlog.failures import failure_message, record_exception
 from otel_provlog.spans import end_span, make_current, restore_context
 from otel_provlog.tracer import logger
 
-__all__ = ["NOOP_EVENT", "Event", "Instance", "event_attributes"]
+__all__ = ["NOOP_EVENT", "Event", "EventFields", "Instance", "describe", "event_attributes"]
 
 Attributes = dict[str, AttributeValue]
 
@@ -99,6 +99,35 @@ class Instance:
             node_group_id=self.node_group_id if node_group_id is None else node_group_id,
             cluster_id=self.cluster_id,
         )
+
+
+class EventFields(TypedDict, total=False):
+    """The keyword arguments describing an event, beside its instance object.
+
+    Taken by :meth:`otel_provlog.Step.event`, :meth:`~otel_provlog.Step.add_success`,
+    :meth:`~otel_provlog.Step.add_failure`, :func:`otel_provlog.event` and
+    :func:`otel_provlog.remote_event`.
+    """
+
+    instance_id: str | None
+    """The instance id (overrides the instance object's)."""
+    instance_name: str | None
+    """The instance's display name (overrides the instance object's)."""
+    node_group_id: str | None
+    """The node group id (overrides the instance object's)."""
+    info: str | None
+    """Free text about the event."""
+    tracer_provider: trace.TracerProvider | None
+    """Record the event span through this provider instead of the step's (or the global)."""
+
+
+def describe(instance: object, fields: EventFields) -> Instance:
+    """Return ``instance`` read by :meth:`Instance.of`, with the ids in ``fields`` over it."""
+    return Instance.of(instance).merged(
+        instance_id=fields.get("instance_id"),
+        instance_name=fields.get("instance_name"),
+        node_group_id=fields.get("node_group_id"),
+    )
 
 
 def event_attributes(

@@ -10,24 +10,20 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Literal, Self
+from typing import Any, Literal, Self, TypedDict, Unpack
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
 from otel_provlog import attributes
-from otel_provlog.attachment import Scope
 from otel_provlog.plan import PlanLike, check_step_type, plan_steps
-from otel_provlog.spans import SpanScope, end_span, record_error, record_marker
+from otel_provlog.spans import Owned, OwnerScope, end_span, record_error, record_marker
 from otel_provlog.tracer import get_tracer, logger
 
-if TYPE_CHECKING:
-    from otel_provlog.steps import Step
-
-__all__ = ["NOOP_OPERATION", "Operation", "operation", "start_operation"]
+__all__ = ["NOOP_OPERATION", "Operation", "OperationOptions", "operation", "start_operation"]
 
 
-class Operation(SpanScope):
+class Operation(OwnerScope):
     """A cluster operation: the root span its steps hang from.
 
     Build it with :func:`operation` (a context manager) or :func:`start_operation`.
@@ -40,9 +36,9 @@ class Operation(SpanScope):
 
     def __init__(
         self,
-        tracer: trace.Tracer,
-        cluster_id: str,
-        step_type: str,
+        tracer: trace.Tracer | None,
+        cluster_id: str | None,
+        step_type: str | None,
         *,
         cluster_name: str | None = None,
         tenant_id: str | None = None,
@@ -60,7 +56,7 @@ class Operation(SpanScope):
         self.plan = plan
         """The step names declared for this operation (None when none were)."""
         self._lock = threading.Lock()
-        self._steps: list[Step] = []
+        self._steps: list[Owned] = []
         self._ended = False
 
     def _open(self) -> bool:
@@ -111,11 +107,11 @@ class Operation(SpanScope):
             self._attach(scoped=False)
         return self
 
-    def adopt(self, step: Step) -> None:
-        """Remember ``step`` so that it is ended, at the latest, with the operation."""
+    def adopt(self, scope: Owned) -> None:
+        """Remember the step ``scope`` so that it is ended, at the latest, with the operation."""
         with self._lock:
             if not self._ended:
-                self._steps.append(step)
+                self._steps.append(scope)
 
     def end(self, error: BaseException | None = None) -> None:
         """End the operation (once): first its steps still open, then its span.
@@ -142,18 +138,12 @@ class _NoOpOperation(Operation):
     """The shared operation handed out when nothing is recorded."""
 
     def __init__(self) -> None:
-        Scope.__init__(self, None)
-        self.tracer = None
-        self.step_type = None
-        self.cluster_name = None
-        self.tenant_id = None
-        self.plan = None
-        self._span = None
+        super().__init__(None, None, None)
 
     def start(self) -> Operation:
         return self
 
-    def adopt(self, step: Step) -> None:
+    def adopt(self, scope: Owned) -> None:
         pass
 
     def end(self, error: BaseException | None = None) -> None:
@@ -217,25 +207,21 @@ def operation(
     )
 
 
+class OperationOptions(TypedDict, total=False):
+    """The keyword arguments of :func:`operation` (and of :func:`start_operation`)."""
+
+    cluster_name: str | None
+    tenant_id: str | None
+    plan: PlanLike | None
+    tracer_provider: trace.TracerProvider | None
+
+
 def start_operation(
-    cluster_id: str,
-    step_type: str,
-    *,
-    cluster_name: str | None = None,
-    tenant_id: str | None = None,
-    plan: PlanLike | None = None,
-    tracer_provider: trace.TracerProvider | None = None,
+    cluster_id: str, step_type: str, **options: Unpack[OperationOptions]
 ) -> Operation:
     """Begin a cluster operation now, for code that cannot use ``with``.
 
     It is current in the calling context until :meth:`Operation.end`. The arguments are
     those of :func:`operation`.
     """
-    return operation(
-        cluster_id,
-        step_type,
-        cluster_name=cluster_name,
-        tenant_id=tenant_id,
-        plan=plan,
-        tracer_provider=tracer_provider,
-    ).start()
+    return operation(cluster_id, step_type, **options).start()

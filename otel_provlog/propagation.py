@@ -15,12 +15,13 @@ instance name; on failure status ERROR and ``provisioning.event.error_id``).
 from __future__ import annotations
 
 from collections.abc import Mapping, MutableMapping
+from typing import Unpack
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from otel_provlog.events import NOOP_EVENT, Event, Instance, event_attributes
+from otel_provlog.events import NOOP_EVENT, Event, EventFields, describe, event_attributes
 from otel_provlog.steps import Step, current_step
 from otel_provlog.tracer import get_tracer, logger
 
@@ -69,11 +70,7 @@ def remote_event(
     *,
     cluster_id: str | None = None,
     instance: object = None,
-    instance_id: str | None = None,
-    instance_name: str | None = None,
-    node_group_id: str | None = None,
-    info: str | None = None,
-    tracer_provider: trace.TracerProvider | None = None,
+    **fields: Unpack[EventFields],
 ) -> Event:
     """Describe one event of the step the ``carrier`` came from; use it as a context manager.
 
@@ -84,21 +81,16 @@ def remote_event(
         carrier: the headers made by :func:`inject_step`.
         cluster_id: the cluster (taken from ``instance`` when None).
         instance: an :class:`~otel_provlog.Instance`, a mapping or a Sahara-like object.
-        instance_id: the instance id (overrides ``instance``).
-        instance_name: the instance's display name (overrides ``instance``).
-        node_group_id: the node group id (overrides ``instance``).
-        info: free text about the event.
-        tracer_provider: where spans go; the global provider when None.
+        fields: as for :meth:`otel_provlog.Step.event` (``tracer_provider``: where spans
+            go; the global provider when None).
     """
-    tracer = get_tracer(tracer_provider)
+    tracer = get_tracer(fields.get("tracer_provider"))
     if tracer is None:
         return NOOP_EVENT
     parent = extract_context(carrier)
     if not trace.get_current_span(parent).get_span_context().is_valid:
         logger.warning("otel_provlog: no valid traceparent in %r, event dropped", carrier)
         return NOOP_EVENT
-    described = Instance.of(instance).merged(
-        instance_id=instance_id, instance_name=instance_name, node_group_id=node_group_id
-    )
+    described = describe(instance, fields)
     cluster = cluster_id if cluster_id is not None else described.cluster_id
-    return Event(tracer, parent, event_attributes(cluster, described, info))
+    return Event(tracer, parent, event_attributes(cluster, described, fields.get("info")))

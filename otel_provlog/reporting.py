@@ -6,12 +6,12 @@ import contextvars
 import functools
 import inspect
 from collections.abc import Callable
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar, Unpack
 
 from opentelemetry import trace
 
 from otel_provlog.attachment import anything_open
-from otel_provlog.events import NOOP_EVENT, Event, Instance
+from otel_provlog.events import NOOP_EVENT, Event, EventFields, Instance
 from otel_provlog.steps import Step, current_step, step
 from otel_provlog.tracer import is_recording, logger
 
@@ -22,14 +22,7 @@ R = TypeVar("R")
 
 
 def event(
-    instance: object = None,
-    *,
-    cluster_id: str | None = None,
-    instance_id: str | None = None,
-    instance_name: str | None = None,
-    node_group_id: str | None = None,
-    info: str | None = None,
-    tracer_provider: trace.TracerProvider | None = None,
+    instance: object = None, *, cluster_id: str | None = None, **fields: Unpack[EventFields]
 ) -> Event:
     """Describe one event of the current step of a cluster; use it as a context manager.
 
@@ -40,12 +33,7 @@ def event(
     Args:
         instance: an :class:`~otel_provlog.Instance`, a mapping or a Sahara-like object.
         cluster_id: the cluster (taken from ``instance`` when None).
-        instance_id: the instance id (overrides ``instance``).
-        instance_name: the instance's display name (overrides ``instance``).
-        node_group_id: the node group id (overrides ``instance``).
-        info: free text about the event.
-        tracer_provider: record the event span through this provider instead of the
-            step's.
+        fields: as for :meth:`otel_provlog.Step.event`.
     """
     if not anything_open():
         return NOOP_EVENT
@@ -55,14 +43,7 @@ def event(
         if found is None:
             logger.debug("otel_provlog: no open step for cluster %s, event dropped", cluster)
             return NOOP_EVENT
-        return found.event(
-            instance,
-            instance_id=instance_id,
-            instance_name=instance_name,
-            node_group_id=node_group_id,
-            info=info,
-            tracer_provider=tracer_provider,
-        )
+        return found.event(instance, **fields)
     except Exception:
         logger.exception("otel_provlog: could not describe an event")
         return NOOP_EVENT

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from contextvars import Token
 from types import TracebackType
-from typing import ClassVar, Literal, Self
+from typing import ClassVar, Literal, Protocol, Self
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -21,6 +21,8 @@ from otel_provlog.ids import span_row_id
 from otel_provlog.tracer import logger
 
 __all__ = [
+    "Owned",
+    "OwnerScope",
     "SpanScope",
     "end_span",
     "make_current",
@@ -187,3 +189,27 @@ class SpanScope(Scope):
         self._otel_token = None
         self.end(exc_value)
         return False
+
+
+class Owned(Protocol):
+    """A scope an :class:`OwnerScope` ends with itself, at the latest: a step."""
+
+    def end(self, error: BaseException | None = None, *, by_operation: bool = False) -> None:
+        """End the scope; ``by_operation`` when its owner ends it."""
+
+
+class OwnerScope(SpanScope):
+    """A scope the steps opened under it belong to: an operation.
+
+    A step looks for the innermost open owner of its cluster (:func:`~otel_provlog.
+    attachment.find`), takes its tracer, cluster, tenant and step type, hangs its span
+    under the owner's and is :meth:`adopt`-ed, so the owner ends it at the latest.
+    """
+
+    tracer: trace.Tracer | None
+    tenant_id: str | None
+    step_type: str | None
+
+    def adopt(self, scope: Owned) -> None:
+        """Remember ``scope`` so that it is ended, at the latest, with this one."""
+        raise NotImplementedError

@@ -9,22 +9,29 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, TypedDict, Unpack
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
 from otel_provlog import attributes
-from otel_provlog.attachment import Scope, find, find_in_context, should_publish
-from otel_provlog.events import NOOP_EVENT, Attributes, Event, Instance, event_attributes
-from otel_provlog.operations import Operation
+from otel_provlog.attachment import find, find_in_context, should_publish
+from otel_provlog.events import (
+    NOOP_EVENT,
+    Attributes,
+    Event,
+    EventFields,
+    describe,
+    event_attributes,
+)
 from otel_provlog.plan import check_step_type
-from otel_provlog.spans import SpanScope, end_span, record_error, record_marker
+from otel_provlog.spans import OwnerScope, SpanScope, end_span, record_error, record_marker
 from otel_provlog.tracer import get_tracer, is_recording, logger, tracer_for
 
 __all__ = [
     "NOOP_STEP",
     "Step",
+    "StepOptions",
     "check_total",
     "current_step",
     "innermost_explicit_step",
@@ -105,7 +112,7 @@ class Step(SpanScope):
         if self._span is not None:
             logger.warning("otel_provlog: step %r started twice", self.name)
             return False
-        owner = find(self.cluster_id, Operation)
+        owner = find(self.cluster_id, OwnerScope)
         if self.tracer is None:
             source = owner if owner is not None else find(self.cluster_id, Step)
             self.tracer = source.tracer if source is not None else None
@@ -188,66 +195,39 @@ class Step(SpanScope):
         if reached:
             self._end_span()
 
-    def event(
-        self,
-        instance: object = None,
-        *,
-        instance_id: str | None = None,
-        instance_name: str | None = None,
-        node_group_id: str | None = None,
-        info: str | None = None,
-        tracer_provider: trace.TracerProvider | None = None,
-    ) -> Event:
+    def event(self, instance: object = None, **fields: Unpack[EventFields]) -> Event:
         """Describe one per-instance event of this step; use it as a context manager.
 
         Args:
             instance: an :class:`~otel_provlog.Instance`, a mapping or a Sahara-like
                 instance object to take the ids and name from.
-            instance_id: the instance id (overrides ``instance``).
-            instance_name: the instance's display name (overrides ``instance``).
-            node_group_id: the node group id (overrides ``instance``).
-            info: free text about the event.
-            tracer_provider: record the event span through this provider instead of the
-                step's.
+            fields: ``instance_id``, ``instance_name``, ``node_group_id`` (each overriding
+                ``instance``'s), ``info`` (free text) and ``tracer_provider`` (record the
+                span through it instead of the step's): see
+                :class:`~otel_provlog.events.EventFields`.
 
         The event succeeds when the block ends normally and fails when it raises; the
         exception is re-raised.
         """
         if self._span is None:
             logger.warning("otel_provlog: event of step %r before the step started", self.name)
+        tracer_provider = fields.get("tracer_provider")
         if tracer_provider is not None:
             tracer = get_tracer(tracer_provider)
             if tracer is None:
                 return NOOP_EVENT
         else:
             tracer = self.tracer or tracer_for(None)
-        described = Instance.of(instance).merged(
-            instance_id=instance_id, instance_name=instance_name, node_group_id=node_group_id
-        )
         return Event(
             tracer,
             self._context,
-            event_attributes(self.cluster_id, described, info),
+            event_attributes(self.cluster_id, describe(instance, fields), fields.get("info")),
             on_finish=self._count,
         )
 
-    def add_success(
-        self,
-        instance: object = None,
-        *,
-        instance_id: str | None = None,
-        instance_name: str | None = None,
-        node_group_id: str | None = None,
-        info: str | None = None,
-    ) -> None:
+    def add_success(self, instance: object = None, **fields: Unpack[EventFields]) -> None:
         """Record one successful event now (the arguments are those of :meth:`event`)."""
-        event = self.event(
-            instance,
-            instance_id=instance_id,
-            instance_name=instance_name,
-            node_group_id=node_group_id,
-            info=info,
-        )
+        event = self.event(instance, **fields)
         now = time.time_ns()
         event.start(at_ns=now).finish(at_ns=now)
 
@@ -256,21 +236,15 @@ class Step(SpanScope):
         instance: object = None,
         *,
         exception: BaseException | None = None,
-        instance_id: str | None = None,
-        instance_name: str | None = None,
-        node_group_id: str | None = None,
-        info: str | None = None,
+        **fields: Unpack[EventFields],
     ) -> str | None:
         """Record one failed event now; return its ``error_id``.
 
-        The exception (if any) is recorded, logged with the id, and not raised.
+        The exception (if any) is recorded, logged with the id, and not raised; the other
+        arguments are those of :meth:`event`.
         """
-        event = self.event(
-            instance,
-            instance_id=instance_id,
-            instance_name=instance_name,
-            node_group_id=node_group_id,
-        )
+        info = fields.pop("info", None)
+        event = self.event(instance, **fields)
         now = time.time_ns()
         error_id = event.start(at_ns=now).fail(exception, info=info)
         event.finish(at_ns=now)
@@ -281,17 +255,7 @@ class _NoOpStep(Step):
     """The shared step handed out when nothing is recorded."""
 
     def __init__(self) -> None:
-        Scope.__init__(self, None)
-        self.tracer = None
-        self.name = ""
-        self.total = 0
-        self.step_type = None
-        self.tenant_id = None
-        self.end_on_total = False
-        self.explicit = False
-        self._span = None
-        self._completed = 0
-        self._failed = 0
+        super().__init__(None, None, "", 0)
 
     def start(self) -> Step:
         return self
@@ -361,6 +325,51 @@ def step(
     Raises:
         ValueError: for a negative total, an unknown step type or an empty step name.
     """
+    return _new_step(
+        cluster_id,
+        step_name,
+        total,
+        step_type=step_type,
+        tenant_id=tenant_id,
+        tracer_provider=tracer_provider,
+    )
+
+
+class StepOptions(TypedDict, total=False):
+    """The keyword arguments of :func:`step` (and of :func:`start_step`)."""
+
+    step_type: str | None
+    tenant_id: str | None
+    tracer_provider: trace.TracerProvider | None
+
+
+def start_step(
+    cluster_id: str | None,
+    step_name: str,
+    total: int = 1,
+    *,
+    end_on_total: bool = False,
+    **options: Unpack[StepOptions],
+) -> Step:
+    """Begin a provisioning step now, for code that cannot use ``with``.
+
+    The arguments are those of :func:`step`; with ``end_on_total`` the step's span ends
+    as soon as ``total`` events were recorded (it still takes later events until it is
+    ended or replaced). End it with :meth:`Step.end`.
+    """
+    return _new_step(cluster_id, step_name, total, end_on_total=end_on_total, **options).start()
+
+
+def _new_step(
+    cluster_id: str | None,
+    step_name: str,
+    total: int,
+    *,
+    end_on_total: bool = False,
+    step_type: str | None = None,
+    tenant_id: str | None = None,
+    tracer_provider: trace.TracerProvider | None = None,
+) -> Step:
     check_total(total)
     if step_type is not None:
         check_step_type(step_type)
@@ -369,36 +378,15 @@ def step(
     if not is_recording():
         return NOOP_STEP
     tracer = None if tracer_provider is None else tracer_for(tracer_provider)
-    return Step(tracer, cluster_id, step_name, total, step_type=step_type, tenant_id=tenant_id)
-
-
-def start_step(
-    cluster_id: str | None,
-    step_name: str,
-    total: int = 1,
-    *,
-    step_type: str | None = None,
-    tenant_id: str | None = None,
-    end_on_total: bool = False,
-    tracer_provider: trace.TracerProvider | None = None,
-) -> Step:
-    """Begin a provisioning step now, for code that cannot use ``with``.
-
-    The arguments are those of :func:`step`; with ``end_on_total`` the step's span ends
-    as soon as ``total`` events were recorded (it still takes later events until it is
-    ended or replaced). End it with :meth:`Step.end`.
-    """
-    made = step(
+    return Step(
+        tracer,
         cluster_id,
         step_name,
         total,
         step_type=step_type,
         tenant_id=tenant_id,
-        tracer_provider=tracer_provider,
+        end_on_total=end_on_total,
     )
-    if made is not NOOP_STEP:
-        made.end_on_total = end_on_total
-    return made.start()
 
 
 def current_step(cluster_id: str | None = None) -> Step | None:

@@ -22,6 +22,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from opentelemetry.trace import TracerProvider
+
 import otel_provlog
 
 __all__ = [
@@ -192,6 +194,7 @@ def _operation(
     steps: Sequence[str],
     instances: Sequence[SimulatedInstance],
     report: Callable[[str], None],
+    tracer_provider: TracerProvider | None,
 ) -> None:
     report(f"{step_type} cluster {scenario.cluster_id} ({len(instances)} instances)")
     with otel_provlog.operation(
@@ -200,17 +203,26 @@ def _operation(
         cluster_name=scenario.cluster_name,
         tenant_id=scenario.tenant_id,
         plan=list(steps),
+        tracer_provider=tracer_provider,
     ):
         for name in steps:
             _run_step(scenario, rng, name, instances, report)
 
 
-def run(scenario: Scenario, *, report: Callable[[str], None] = print) -> None:
-    """Simulate the creation, then the scale-out, of ``scenario``'s cluster."""
+def run(
+    scenario: Scenario,
+    *,
+    report: Callable[[str], None] = print,
+    tracer_provider: TracerProvider | None = None,
+) -> None:
+    """Simulate the creation, then the scale-out, of ``scenario``'s cluster.
+
+    Spans go to ``tracer_provider`` (the global one when None).
+    """
     rng = random.Random(scenario.seed)
     created = make_instances(scenario, start=0, count=scenario.instances)
-    _operation(scenario, rng, "creating", CREATING_STEPS, created, report)
+    _operation(scenario, rng, "creating", CREATING_STEPS, created, report, tracer_provider)
     if scenario.scale_out:
         added = make_instances(scenario, start=scenario.instances, count=scenario.scale_out)
-        _operation(scenario, rng, "scaling", SCALING_STEPS, added, report)
+        _operation(scenario, rng, "scaling", SCALING_STEPS, added, report, tracer_provider)
     report(f"done: cluster {scenario.cluster_id}")

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from otel_provlog.api import create_app
+from otel_provlog.config import Settings
+
 
 def test_cluster_get_returns_steps_sorted_with_counts(client, seed):
     """The cluster GET lists its steps oldest first with completed/total and a summary."""
@@ -137,3 +140,32 @@ def test_cluster_list_is_one_tenant(client, seed):
     body = client.get("/v1.1/t-1/clusters").get_json()
     assert [c["id"] for c in body["clusters"]] == ["c-1"]
     assert "markers" not in body
+
+
+def test_the_operation_links_to_its_trace_with_the_trace_url_setting(database_url, seed):
+    """With PROVLOG_TRACE_URL, the cluster's operation carries its trace's URL everywhere."""
+    seed.cluster()
+    seed.operation()
+    settings = Settings(database_url=database_url, trace_url="http://jaeger:16686/trace/{trace_id}")
+    app = create_app(settings, test_config={"TESTING": True})
+    client = app.test_client()
+    expected = f"http://jaeger:16686/trace/{seed.trace}"
+    for url, key in (
+        ("/v1.1/t-1/clusters/c-1", "cluster"),
+        ("/v2/clusters/c-1", "cluster"),
+        ("/v1.1/t-1/clusters", "clusters"),
+        ("/v2/clusters", "clusters"),
+    ):
+        body = client.get(url).get_json()[key]
+        operation = (body if key == "cluster" else body[0])["operation"]
+        assert (operation["trace_id"], operation["trace_url"]) == (seed.trace, expected), url
+    app.extensions["provlog"]["engine"].dispose()
+
+
+def test_without_the_trace_url_setting_the_trace_link_is_null(client, seed):
+    """No template, no link: the trace id is still there."""
+    seed.cluster()
+    seed.operation()
+    operation = client.get("/v1.1/t-1/clusters/c-1").get_json()["cluster"]["operation"]
+    assert operation["trace_id"] == seed.trace
+    assert operation["trace_url"] is None

@@ -10,9 +10,12 @@ from alembic.migration import MigrationContext
 from sqlalchemy import MetaData, inspect, text
 from sqlalchemy.exc import IntegrityError
 
+from otel_provlog import attributes as attr
 from otel_provlog.exporter import migrate
-from otel_provlog.exporter.database import create_store_engine
+from otel_provlog.exporter.database import create_store_engine, session_factory
 from otel_provlog.exporter.models import Base
+from otel_provlog.exporter.writer import write_batch
+from otel_provlog.ids import span_row_id
 
 TABLES = {"clusters", "cluster_operations", "provision_steps", "cluster_events", "rejected_spans"}
 
@@ -282,4 +285,63 @@ def test_revision_0009_fingerprints_the_failures_stored_before(fresh_url):
     migrate.downgrade(engine, "0008")
     columns = {column["name"] for column in inspect(engine).get_columns("cluster_events")}
     assert not {"error_fingerprint", "error_pattern"} & columns
+    engine.dispose()
+
+
+def _event_records(count):
+    """A step and ``count`` of its events, as the span processor spools them."""
+    trace, start = "4bf92f3577b34da6a3ce929d0e0e4736", 1_780_000_000 * 10**9
+    common = {attr.CLUSTER_ID: "c-1", attr.TENANT_ID: "t-1"}
+
+    def record(kind, span, parent, end, attributes):
+        return {
+            "v": 1,
+            "trace_id": trace,
+            "span_id": span,
+            "parent_span_id": parent,
+            "kind": kind,
+            "name": kind,
+            "start_ns": start,
+            "end_ns": start + end,
+            "status": "unset",
+            "status_message": None,
+            "attributes": {attr.SPAN_KIND: kind, **common, **attributes},
+            "exception": None,
+        }
+
+    step = {attr.STEP_NAME: "Launch", attr.STEP_TYPE: "creating", attr.STEP_TOTAL: count}
+    events = [
+        record(attr.SPAN_EVENT, f"{n + 2:016x}", "1" * 16, n * 7_000_000, {attr.INSTANCE_ID: n})
+        for n in range(count)
+    ]
+    return [*events, record(attr.SPAN_STEP, "1" * 16, None, count * 7_000_000, step)]
+
+
+def test_revision_0010_gives_stored_events_time_ordered_ids_and_replays_stay_duplicates(
+    fresh_url,
+):
+    """Events stored with 0009's ids get their span's event_row_id; the downgrade undoes it."""
+    engine = create_store_engine(fresh_url)
+    migrate.upgrade(engine, "0009")
+    records = _event_records(2500)  # more than one batch of the migration
+    factory = session_factory(engine)
+    write_batch(factory, records)
+    with engine.begin() as connection:  # as a drain before 0010 stored them
+        stored = connection.execute(text("SELECT id, trace_id, span_id FROM cluster_events"))
+        old_ids = {row.id: span_row_id(row.trace_id, row.span_id) for row in stored}
+        connection.execute(
+            text("UPDATE cluster_events SET id = :old WHERE id = :new"),
+            [{"old": old, "new": new} for new, old in old_ids.items()],
+        )
+    migrate.upgrade(engine, "0010")
+    query = text("SELECT id FROM cluster_events")
+    with engine.connect() as connection:
+        assert set(connection.execute(query).scalars()) == set(old_ids)
+    again = write_batch(factory, records)  # the same spans sent again: nothing new
+    assert (again.written, again.duplicates) == (0, len(records))
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT completed FROM provision_steps")).scalar() == 2500
+    migrate.downgrade(engine, "0009")
+    with engine.connect() as connection:
+        assert set(connection.execute(query).scalars()) == set(old_ids.values())
     engine.dispose()

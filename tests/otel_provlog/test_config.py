@@ -13,6 +13,7 @@ from otel_provlog.config import (
     load_settings,
     parse_bool,
     parse_duration,
+    trace_link,
 )
 
 
@@ -138,9 +139,26 @@ def test_settings_are_frozen():
 
 
 def test_trace_url_is_a_template_with_the_trace_id():
-    """PROVLOG_TRACE_URL is kept as given when it names {trace_id}, refused otherwise."""
-    template = "http://jaeger:16686/trace/{trace_id}"
-    assert load_settings({"PROVLOG_TRACE_URL": template}).trace_url == template
+    """PROVLOG_TRACE_URL must hold {trace_id}; trace_link fills it in, or gives None."""
+    template = "http://tempo:3200/trace/{trace_id}?x={y}"
+    settings = load_settings({"PROVLOG_TRACE_URL": f" {template} "})
+    assert settings.trace_url == template
+    assert (
+        trace_link(settings.trace_url, "ab" * 16) == f"http://tempo:3200/trace/{'ab' * 16}?x={{y}}"
+    )
+    assert trace_link(settings.trace_url, None) is None
+    assert trace_link(None, "ab" * 16) is None
     assert load_settings({}).trace_url is None
     with pytest.raises(ValueError, match="PROVLOG_TRACE_URL"):
         load_settings({"PROVLOG_TRACE_URL": "http://jaeger:16686/trace/"})
+
+
+def test_the_typed_setting_values_name_every_setting():
+    """configure(**values) is typed by SettingValues: it must name every Settings field."""
+    import dataclasses
+    import typing
+
+    from otel_provlog.config import Settings, SettingValues
+
+    fields = {field.name: field.type for field in dataclasses.fields(Settings)}
+    assert set(typing.get_type_hints(SettingValues)) == set(fields)
