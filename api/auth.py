@@ -255,10 +255,19 @@ def require_write() -> Principal:
 
 
 def install_auth(app: Flask, authenticator: Authenticator) -> None:
-    """Authenticate every request to ``app`` but the public ones (health, OpenAPI)."""
+    """Authenticate every request to ``app`` but the public ones (health, OpenAPI).
+
+    The web page's blueprint (``pages``) authenticates its own requests with the same
+    ``authenticator`` (kept in ``app.extensions["provlog_auth"]``), also from a sign-in.
+    """
+    app.extensions["provlog_auth"] = authenticator
 
     def _authenticate() -> None:
-        if request.endpoint in _PUBLIC_ENDPOINTS or request.endpoint is None:
+        if (
+            request.endpoint in _PUBLIC_ENDPOINTS
+            or request.endpoint is None
+            or request.blueprint == "pages"
+        ):
             g.principal = None
             return
         g.principal = authenticator.authenticate(request.headers)

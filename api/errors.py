@@ -26,6 +26,7 @@ __all__ = [
     "ApiError",
     "error_response",
     "install_error_handlers",
+    "log_unexpected",
     "not_found",
     "request_id",
 ]
@@ -120,7 +121,8 @@ def _on_http_exception(error: HTTPException) -> Response:
     return response
 
 
-def _on_unexpected(error: Exception) -> Response:
+def log_unexpected(error: Exception) -> str:
+    """Log an unexpected exception with its traceback; return the error id it is logged under."""
     error_id = str(uuid.uuid4())
     logger.error(
         "unexpected error: error_id=%s request_id=%s %s %s",
@@ -130,6 +132,11 @@ def _on_unexpected(error: Exception) -> Response:
         request.path,
         exc_info=error,
     )
+    return error_id
+
+
+def _on_unexpected(error: Exception) -> Response:
+    error_id = log_unexpected(error)
     return error_response(
         500,
         "INTERNAL_SERVER_ERROR",

@@ -136,6 +136,8 @@ class Settings:
     trace_url: str | None = None
     """``PROVLOG_TRACE_URL``: URL of a trace in Jaeger or Tempo, ``{trace_id}`` in place of
     its id (e.g. ``http://jaeger:16686/trace/{trace_id}``); no trace links when unset."""
+    secret_key: str | None = None
+    """``PROVLOG_SECRET_KEY``: signs the web page's sign-in cookie (``tokens`` auth)."""
 
 
 class SettingValues(TypedDict, total=False):
@@ -151,6 +153,7 @@ class SettingValues(TypedDict, total=False):
     api_url: str | None
     token: str | None
     trace_url: str | None
+    secret_key: str | None
 
 
 _PARSERS: Final[Mapping[str, Callable[..., Any]]] = {
@@ -164,6 +167,7 @@ _PARSERS: Final[Mapping[str, Callable[..., Any]]] = {
     "api_url": _optional,
     "token": _optional,
     "trace_url": _trace_url,
+    "secret_key": _optional,
 }
 
 

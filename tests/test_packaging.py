@@ -48,6 +48,9 @@ def test_wheel_holds_only_the_otel_provlog_package(wheel):
         "otel_provlog/exporter/migrations/script.py.mako",
         "otel_provlog/exporter/migrations/versions/0001_initial.py",
         "otel_provlog/api/__init__.py",
+        "otel_provlog/api/templates/pages/cluster.html",
+        "otel_provlog/api/static/provlog.js",
+        "otel_provlog/api/static/provlog.css",
         "otel_provlog/client/__init__.py",
     ):
         assert expected in names

@@ -2,11 +2,12 @@
 
 The store is the one of the settings: by default the embedded SQLite file ``provlog.db``
 in the current directory. The simulation (:mod:`otel_provlog.cli.demo_simulation`) runs in
-the background while the API is served by Werkzeug's simple server; the command prints a
-few ``curl`` and ``provlog watch`` lines to try. ``--no-serve`` runs the simulation alone,
-in the foreground. Beside it, the engine of a second cluster is killed in the middle of a
-step (a process of its own), which leaves that step, its operation and the cluster
-interrupted (``--no-interrupted`` leaves it out).
+the background while the web page and the API are served by Werkzeug's simple server; the
+command prints the cluster's page URL first, then a few ``curl`` and ``provlog watch``
+lines to try. ``--no-serve`` runs the simulation alone, in the foreground. Beside it, the
+engine of a second cluster is killed in the middle of a step (a process of its own), which
+leaves that step, its operation and the cluster interrupted (``--no-interrupted`` leaves
+it out).
 
 Exit codes: 0 the simulation finished (``--no-serve``) or the server was stopped with
 Ctrl-C, 1 the store or the settings are unusable, 2 bad usage.
@@ -140,9 +141,9 @@ def demo(
             failure_rate=0.0,
             seed=seed,
         )
-    click.echo(f"store: {settings.database_url}")
     _short_failure_logs()
     if no_serve:
+        click.echo(f"store: {settings.database_url}")
         try:
             _simulate(settings, scenario, dying, click.echo)
         finally:
@@ -190,7 +191,9 @@ def _serve(settings: Any, scenario: Any, dying: Any, store: Any, *, host: str, p
     app = create_app(settings)
     server = make_server(host, port, app, threaded=True)
     base = f"http://{host if ':' not in host else f'[{host}]'}:{server.server_port}"
-    click.echo(f"serving the API on {base} (Ctrl-C stops); try:")
+    click.echo(f"the event log page: {base}/clusters/{scenario.cluster_id}")
+    click.echo(f"store: {settings.database_url}")
+    click.echo(f"serving the page and the API on {base} (Ctrl-C stops); try:")
     for line in _curl_lines(base, scenario, settings.auth):
         click.echo(f"  {line}")
     threading.Thread(target=_simulation, name="provlog-demo", daemon=True).start()

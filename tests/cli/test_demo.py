@@ -78,7 +78,7 @@ def test_demo_without_serving_stores_the_simulation(tmp_path, output_once_ended)
 
 
 def test_demo_serves_the_api_while_it_simulates(tmp_path, output_once_ended):
-    """The demo prints curl lines for a live API and stops cleanly on Ctrl-C."""
+    """The demo prints its page's URL first, then curl lines; it stops cleanly on Ctrl-C."""
     process = _provlog(tmp_path, "demo", "--port", "0", *ARGS[:-2], "--speed", "0.01")
     lines: list[str] = []
     try:
@@ -105,6 +105,13 @@ def test_demo_serves_the_api_while_it_simulates(tmp_path, output_once_ended):
                     raise
         with urllib.request.urlopen(url.group(1) + "/progress", timeout=5) as response:
             assert "events" in json.load(response)
+        first = re.fullmatch(
+            r"the event log page: (http://127\.0\.0\.1:\d+/clusters/demo-\w+)\n", lines[0]
+        )
+        assert first, lines[0]
+        with urllib.request.urlopen(first.group(1), timeout=5) as response:
+            assert response.headers.get_content_type() == "text/html"
+            assert SCALING_STEPS[-1] in response.read().decode()
     finally:
         process.send_signal(signal.SIGINT)
         output = output_once_ended(process, 30)
