@@ -41,7 +41,7 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
-from otel_provlog.api import clusters, page_views, params
+from otel_provlog.api import listing, page_views, params
 from otel_provlog.api.auth import Authenticator, Principal, hash_token
 from otel_provlog.api.database import read_session
 from otel_provlog.api.errors import ApiError, log_unexpected, not_found, request_id
@@ -220,7 +220,7 @@ def _page(principal: Principal, template: str, **values: Any) -> str:
 def cluster_list() -> ResponseReturnValue:
     """List the caller's clusters with their progress; filters and paging in the URL."""
     principal: Principal = g.principal
-    body = clusters.cluster_page(principal.tenant_scope, tenant_key="tenant_id")
+    body = listing.cluster_page(principal.tenant_scope, tenant_key="tenant_id")
     rows = [page_views.cluster_row(item, now=utcnow()) for item in body["clusters"]]
     return _page(
         principal,
