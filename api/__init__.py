@@ -23,7 +23,6 @@ engine is read-only at the database.
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -65,8 +64,8 @@ def create_app(
         PROVLOG_AUTH=settings.auth,
         PROVLOG_DATABASE_URL=settings.database_url,
         PROVLOG_TRACE_URL=settings.trace_url,
-        PROVLOG_API_TOKENS=os.environ.get("PROVLOG_API_TOKENS", ""),
-        PROVLOG_API_TOKENS_FILE=os.environ.get("PROVLOG_API_TOKENS_FILE", ""),
+        PROVLOG_API_TOKENS=settings.api_tokens or "",
+        PROVLOG_API_TOKENS_FILE=settings.api_tokens_file or "",
         MAX_CONTENT_LENGTH=16 * 1024 * 1024,
         SECRET_KEY=settings.secret_key,
         SESSION_COOKIE_HTTPONLY=True,
@@ -76,12 +75,10 @@ def create_app(
     if test_config is not None:
         app.config.update(test_config)
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    authenticator = Authenticator.from_environ(
+    authenticator = Authenticator.from_tables(
         app.config["PROVLOG_AUTH"],
-        {
-            "PROVLOG_API_TOKENS": app.config["PROVLOG_API_TOKENS"],
-            "PROVLOG_API_TOKENS_FILE": app.config["PROVLOG_API_TOKENS_FILE"],
-        },
+        tokens=app.config["PROVLOG_API_TOKENS"],
+        tokens_file=app.config["PROVLOG_API_TOKENS_FILE"],
     )
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = _derived_secret(authenticator)

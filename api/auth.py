@@ -27,7 +27,6 @@ than ``admin`` and ``writer`` (Keystone's ``member``, ``reader``...) reads its o
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import tomllib
 from collections.abc import Mapping
@@ -175,16 +174,14 @@ class Authenticator:
         self.tokens = dict(tokens or {})
 
     @classmethod
-    def from_environ(cls, mode: str, environ: Mapping[str, str] | None = None) -> Authenticator:
-        """Build the authenticator of ``mode``, reading tokens from the environment."""
-        env = os.environ if environ is None else environ
-        tokens: dict[str, Principal] = {}
+    def from_tables(cls, mode: str, *, tokens: str = "", tokens_file: str = "") -> Authenticator:
+        """Build the authenticator of ``mode`` from ``PROVLOG_API_TOKENS``' text and file."""
+        found: dict[str, Principal] = {}
         if mode == "tokens":
-            path = env.get("PROVLOG_API_TOKENS_FILE", "").strip()
-            if path:
-                tokens.update(read_tokens_file(path))
-            tokens.update(parse_tokens(env.get("PROVLOG_API_TOKENS", "")))
-        return cls(mode, tokens)
+            if tokens_file.strip():
+                found.update(read_tokens_file(tokens_file.strip()))
+            found.update(parse_tokens(tokens))
+        return cls(mode, found)
 
     def authenticate(self, headers: HeaderSource) -> Principal:
         """Return the caller behind ``headers``.
