@@ -23,7 +23,7 @@ from otel_provlog.api.progress import StepEstimate, estimate_operation, estimate
 from otel_provlog.exporter import queries
 from otel_provlog.exporter.models import (
     Cluster,
-    Operation,
+    ClusterOperation,
     OperationStatus,
     ProvisionStep,
     StepStatus,
@@ -89,7 +89,7 @@ def step_estimates(
 
 
 def _operation_estimate(
-    operation: Operation,
+    operation: ClusterOperation,
     steps: Sequence[ProvisionStep],
     estimates: dict[str, StepEstimate],
     history: _History,

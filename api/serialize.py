@@ -23,7 +23,7 @@ from typing import Any
 from otel_provlog.api.progress import progress_text
 from otel_provlog.config import trace_link
 from otel_provlog.exporter.failure_groups import FailureGroup
-from otel_provlog.exporter.models import Cluster, ClusterEvent, Operation, ProvisionStep
+from otel_provlog.exporter.models import Cluster, ClusterEvent, ClusterOperation, ProvisionStep
 
 __all__ = [
     "cluster_json",
@@ -164,7 +164,7 @@ def sahara_step_json(
 
 
 def operation_json(
-    operation: Operation,
+    operation: ClusterOperation,
     *,
     estimate: Mapping[str, Any] | None = None,
     trace_url: str | None = None,

@@ -28,7 +28,7 @@ from otel_provlog.exporter.models import (
     Base,
     Cluster,
     ClusterEvent,
-    Operation,
+    ClusterOperation,
     ProvisionStep,
     span_row_id,
 )
@@ -251,7 +251,7 @@ def seed(url: str, tag: str, *, clusters: int, events: int) -> list[StepRef]:
                     ],
                 )
                 connection.execute(
-                    insert(Operation),
+                    insert(ClusterOperation),
                     [
                         {
                             "id": span_row_id(s.trace_id, OPERATION_SPAN),

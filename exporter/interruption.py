@@ -18,14 +18,14 @@ from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
 
 from otel_provlog.exporter import lifecycle, store
-from otel_provlog.exporter.models import ClusterStatus, Operation, ProvisionStep, RunStatus
+from otel_provlog.exporter.models import ClusterOperation, ClusterStatus, ProvisionStep, RunStatus
 
 __all__ = ["expire_stale_steps", "interrupt_unended"]
 
 
 def _interrupt(
     session: Session,
-    model: type[ProvisionStep] | type[Operation],
+    model: type[ProvisionStep] | type[ClusterOperation],
     row_id: str,
     now: datetime,
     **values: Any,
@@ -65,17 +65,17 @@ def expire_stale_steps(session: Session, *, now: datetime, stale_after: float) -
         .order_by(ProvisionStep.id)
     ).all()
     operations = session.execute(
-        select(Operation.id, Operation.cluster_id, Operation.step_type)
+        select(ClusterOperation.id, ClusterOperation.cluster_id, ClusterOperation.step_type)
         .where(
-            Operation.status == RunStatus.RUNNING,
-            Operation.updated_at < cutoff,
+            ClusterOperation.status == RunStatus.RUNNING,
+            ClusterOperation.updated_at < cutoff,
             ~exists().where(  # a step of its trace had news: it is alive
-                ProvisionStep.trace_id == Operation.trace_id,
+                ProvisionStep.trace_id == ClusterOperation.trace_id,
                 ProvisionStep.status != RunStatus.INTERRUPTED,
                 ProvisionStep.updated_at >= cutoff,
             ),
         )
-        .order_by(Operation.id)
+        .order_by(ClusterOperation.id)
     ).all()
     news = f": no news for {stale_after:g} s"
     _interrupt_found(session, steps, operations, now=now, step_why=news, operation_why="")
@@ -105,9 +105,9 @@ def interrupt_unended(session: Session, rows: Mapping[str, str], *, now: datetim
         .order_by(ProvisionStep.id)
     ).all()
     ended = session.execute(
-        select(Operation.id, Operation.cluster_id, Operation.step_type)
-        .where(Operation.id.in_(operations), Operation.status == RunStatus.RUNNING)
-        .order_by(Operation.id)
+        select(ClusterOperation.id, ClusterOperation.cluster_id, ClusterOperation.step_type)
+        .where(ClusterOperation.id.in_(operations), ClusterOperation.status == RunStatus.RUNNING)
+        .order_by(ClusterOperation.id)
     ).all()
     why = ": its process ended first"
     _interrupt_found(session, found, ended, now=now, step_why=why, operation_why=why)
@@ -134,7 +134,7 @@ def _interrupt_found(
         _interrupt(session, ProvisionStep, step_id, now, duration=duration)
         clusters[cluster_id] = lifecycle.interrupted_step(name, step_why)
     for operation_id, cluster_id, step_type in operations:
-        _interrupt(session, Operation, operation_id, now)
+        _interrupt(session, ClusterOperation, operation_id, now)
         clusters.setdefault(cluster_id, lifecycle.interrupted_operation(step_type, operation_why))
     for cluster_id, description in sorted(clusters.items()):
         store.set_cluster_status(session, cluster_id, ClusterStatus.ERROR, description=description)

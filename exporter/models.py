@@ -7,7 +7,7 @@ calls ``create_all``. Every timestamp is stored as UTC with microseconds on ever
 Rows mirror the spans of the event log (see :mod:`otel_provlog.attributes`):
 
 - :class:`Cluster`: one cluster, known as soon as any of its spans is stored;
-- :class:`Operation`: one creating/scaling/deleting run (the root span);
+- :class:`ClusterOperation`: one creating/scaling/deleting run (the root span);
 - :class:`ProvisionStep`: one step of an operation (Sahara's ClusterProvisionStep);
 - :class:`ClusterEvent`: one per-instance event of a step (Sahara's ClusterEvent);
 - :class:`RejectedSpan`: a span record the store could not use, with the reason.
@@ -59,9 +59,9 @@ __all__ = [
     "Base",
     "Cluster",
     "ClusterEvent",
+    "ClusterOperation",
     "ClusterStatus",
     "IdString",
-    "Operation",
     "OperationStatus",
     "ProvisionStep",
     "RejectedSpan",
@@ -203,7 +203,7 @@ class ClusterStatus:
 
 
 class RunStatus:
-    """Values of :attr:`Operation.status` and :attr:`ProvisionStep.status`.
+    """Values of :attr:`ClusterOperation.status` and :attr:`ProvisionStep.status`.
 
     A step's ``successful`` keeps Sahara's tri-state next to it; the rules that set both
     are in :mod:`~otel_provlog.exporter.lifecycle`.
@@ -274,7 +274,7 @@ class Cluster(_Timestamps, Base):
     )
 
 
-class Operation(_Timestamps, _SpanIdentity, Base):
+class ClusterOperation(_Timestamps, _SpanIdentity, Base):
     """One creating, scaling or deleting run over a cluster: its root span."""
 
     __tablename__ = "cluster_operations"

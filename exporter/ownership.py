@@ -55,7 +55,7 @@ from otel_provlog.exporter.database import chunks
 from otel_provlog.exporter.mapping import MappedRecords, MappedSpan, Rejected, map_records
 from otel_provlog.exporter.models import (
     Cluster,
-    Operation,
+    ClusterOperation,
     ProvisionStep,
     span_row_id,
 )
@@ -164,7 +164,7 @@ def _clusters(session: Session, asked: Iterable[str]) -> dict[str, tuple[str, st
     return {v: (stored, tenants[stored]) for v, stored in found.items() if stored in tenants}
 
 
-_TABLES: Final = (Operation, ProvisionStep)
+_TABLES: Final = (ClusterOperation, ProvisionStep)
 
 
 def _stored_rows(session: Session, row_ids: Iterable[str]) -> Iterable[tuple[str, set[str]]]:

@@ -19,7 +19,7 @@ from typing import Any, Final, Generic, TypeVar
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from otel_provlog.exporter.models import Cluster, ClusterEvent, Operation, ProvisionStep
+from otel_provlog.exporter.models import Cluster, ClusterEvent, ClusterOperation, ProvisionStep
 
 __all__ = [
     "CLUSTER_SORT_KEYS",
@@ -177,7 +177,7 @@ def steps_of_clusters(
     return found
 
 
-def latest_operations(session: Session, cluster_ids: Iterable[str]) -> dict[str, Operation]:
+def latest_operations(session: Session, cluster_ids: Iterable[str]) -> dict[str, ClusterOperation]:
     """Return the newest operation of each cluster in ``cluster_ids`` that has one."""
     ids = list(cluster_ids)
     if not ids:
@@ -186,13 +186,19 @@ def latest_operations(session: Session, cluster_ids: Iterable[str]) -> dict[str,
     rank = (
         func.row_number()
         .over(
-            partition_by=Operation.cluster_id,
-            order_by=(Operation.created_at.desc(), Operation.id.desc()),
+            partition_by=ClusterOperation.cluster_id,
+            order_by=(ClusterOperation.created_at.desc(), ClusterOperation.id.desc()),
         )
         .label("rank")
     )
-    ranked = select(Operation.id, rank).where(Operation.cluster_id.in_(ids)).subquery()
-    query = select(Operation).join(ranked, ranked.c.id == Operation.id).where(ranked.c.rank == 1)
+    ranked = (
+        select(ClusterOperation.id, rank).where(ClusterOperation.cluster_id.in_(ids)).subquery()
+    )
+    query = (
+        select(ClusterOperation)
+        .join(ranked, ranked.c.id == ClusterOperation.id)
+        .where(ranked.c.rank == 1)
+    )
     return {operation.cluster_id: operation for operation in session.scalars(query)}
 
 

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Float, case, cast, func, literal_column, select
 from sqlalchemy.orm import Session
 
-from otel_provlog.exporter.models import Cluster, ClusterEvent, Operation, ProvisionStep
+from otel_provlog.exporter.models import Cluster, ClusterEvent, ClusterOperation, ProvisionStep
 
 __all__ = [
     "InstanceCell",
@@ -57,8 +57,8 @@ def cluster_version(
     scoping as :func:`~otel_provlog.exporter.queries.get_cluster`, in one query.
     """
     operations = (
-        select(func.max(Operation.updated_at))
-        .where(Operation.cluster_id == Cluster.id)
+        select(func.max(ClusterOperation.updated_at))
+        .where(ClusterOperation.cluster_id == Cluster.id)
         .correlate(Cluster)
         .scalar_subquery()
     )

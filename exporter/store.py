@@ -21,8 +21,8 @@ from otel_provlog.exporter.models import (
     Base,
     Cluster,
     ClusterEvent,
+    ClusterOperation,
     ClusterStatus,
-    Operation,
     ProvisionStep,
     RejectedSpan,
     RunStatus,
@@ -217,9 +217,9 @@ def merge_operations(
     ids = sorted({row["id"] for row in (*spans, *markers)})
     known: dict[str, tuple[datetime | None, str]] = {}
     for chunk in chunks(ids):
-        query = select(Operation.id, Operation.completed_at, Operation.status).where(
-            Operation.id.in_(chunk)
-        )
+        query = select(
+            ClusterOperation.id, ClusterOperation.completed_at, ClusterOperation.status
+        ).where(ClusterOperation.id.in_(chunk))
         for operation_id, completed_at, status in session.execute(query):
             known[operation_id] = (completed_at, status)
     fresh: dict[str, Row] = {}
@@ -233,11 +233,11 @@ def merge_operations(
             continue
         else:
             session.execute(
-                update(Operation)
-                .where(Operation.id == row["id"])
+                update(ClusterOperation)
+                .where(ClusterOperation.id == row["id"])
                 .values(
                     **{k: row[k] for k in _OPERATION_SPAN_VALUES},
-                    updated_at=_latest(Operation.updated_at, row["updated_at"]),
+                    updated_at=_latest(ClusterOperation.updated_at, row["updated_at"]),
                 )
             )
         applied += 1
@@ -249,7 +249,7 @@ def merge_operations(
         fresh.setdefault(row["id"], row)
     # Through insert_missing: a concurrent writer's insert fails the transaction, which
     # is retried and then merges into that row instead.
-    insert_missing(session, Operation, [fresh[key] for key in sorted(fresh)], ["id"])
+    insert_missing(session, ClusterOperation, [fresh[key] for key in sorted(fresh)], ["id"])
     return applied, unchanged
 
 
@@ -404,9 +404,12 @@ def link_steps(session: Session, trace_ids: Iterable[str]) -> None:
         by_span: dict[tuple[str, str], lifecycle.Plan] = {}
         by_trace: dict[str, list[lifecycle.Plan]] = {}
         for row_id, trace_id, span_id, declared in session.execute(
-            select(Operation.id, Operation.trace_id, Operation.span_id, Operation.plan).where(
-                Operation.trace_id.in_(chunk)
-            )
+            select(
+                ClusterOperation.id,
+                ClusterOperation.trace_id,
+                ClusterOperation.span_id,
+                ClusterOperation.plan,
+            ).where(ClusterOperation.trace_id.in_(chunk))
         ):
             plan = lifecycle.Plan(row_id, declared or [])
             by_span[(trace_id, span_id)] = plan
@@ -461,14 +464,14 @@ def refresh_cluster_status(session: Session, cluster_ids: Iterable[str]) -> None
         operation = (
             session.execute(
                 select(
-                    Operation.id,
-                    Operation.step_type,
-                    Operation.status,
-                    Operation.created_at,
-                    Operation.completed_at,
+                    ClusterOperation.id,
+                    ClusterOperation.step_type,
+                    ClusterOperation.status,
+                    ClusterOperation.created_at,
+                    ClusterOperation.completed_at,
                 )
-                .where(Operation.cluster_id == cluster_id)
-                .order_by(Operation.created_at.desc(), Operation.id.desc())
+                .where(ClusterOperation.cluster_id == cluster_id)
+                .order_by(ClusterOperation.created_at.desc(), ClusterOperation.id.desc())
                 .limit(1)
             )
             .mappings()

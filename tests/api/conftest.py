@@ -17,8 +17,8 @@ from otel_provlog.exporter import store
 from otel_provlog.exporter.database import create_store_engine, session_factory
 from otel_provlog.exporter.fingerprints import fingerprint_message
 from otel_provlog.exporter.models import (
+    ClusterOperation,
     ClusterStatus,
-    Operation,
     OperationStatus,
     ProvisionStep,
     StepStatus,
@@ -62,7 +62,9 @@ class Seeder:
             "span_id": span,
         }
 
-    def _insert_span_row(self, model: type[Operation | ProvisionStep], row: dict[str, Any]) -> str:
+    def _insert_span_row(
+        self, model: type[ClusterOperation | ProvisionStep], row: dict[str, Any]
+    ) -> str:
         """Store one span's row of ``model``; return its id."""
         with self.sessions.begin() as session:
             store.insert_missing(session, model, [row], ["trace_id", "span_id"])
@@ -101,7 +103,7 @@ class Seeder:
             "created_at": at,
             "updated_at": at,
         }
-        return self._insert_span_row(Operation, row)
+        return self._insert_span_row(ClusterOperation, row)
 
     def step(
         self,

@@ -29,7 +29,7 @@ from otel_provlog.cli.commands import provlog
 from otel_provlog.exporter import spool
 from otel_provlog.exporter.database import create_store_engine, session_factory
 from otel_provlog.exporter.drain import Drain
-from otel_provlog.exporter.models import Cluster, ClusterEvent, Operation, ProvisionStep
+from otel_provlog.exporter.models import Cluster, ClusterEvent, ClusterOperation, ProvisionStep
 from otel_provlog.exporter.pipeline import StorePath, configure
 from otel_provlog.exporter.processor import SpoolSpanProcessor
 from otel_provlog.exporter.records import SpanRecord, decode_record, encode_record
@@ -180,7 +180,9 @@ def test_a_full_disk_drops_events_first_and_the_drain_frees_it(database_url, dis
                 step_row = session.execute(
                     select(ProvisionStep.span_id, ProvisionStep.status, ProvisionStep.completed)
                 ).one()
-                operation_row = session.execute(select(Operation.span_id, Operation.status)).one()
+                operation_row = session.execute(
+                    select(ClusterOperation.span_id, ClusterOperation.status)
+                ).one()
         finally:
             engine.dispose()
         spooled_events = {r["span_id"] for r in spooled if r["kind"] == "event"}
@@ -329,7 +331,9 @@ def test_a_step_whose_end_was_lost_is_interrupted_at_once(database_url, disk):
             step_row = session.execute(
                 select(ProvisionStep.status, ProvisionStep.successful, ProvisionStep.completed)
             ).one()
-            operation_row = session.execute(select(Operation.status, Operation.successful)).one()
+            operation_row = session.execute(
+                select(ClusterOperation.status, ClusterOperation.successful)
+            ).one()
             cluster_row = session.execute(select(Cluster.status, Cluster.status_description)).one()
             events = set(session.scalars(select(ClusterEvent.span_id)))
     finally:

@@ -18,7 +18,7 @@ from otel_provlog.exporter.models import (
     Base,
     Cluster,
     ClusterEvent,
-    Operation,
+    ClusterOperation,
     ProvisionStep,
     RejectedSpan,
     span_row_id,
@@ -112,7 +112,7 @@ def _theirs(factory: Any) -> dict[str, list[dict[str, Any]]]:
             or_(Cluster.id.in_(clusters), Cluster.tenant_id == "t-b")
         )
         rows["clusters"] = [dict(r) for r in session.execute(query.order_by(Cluster.id)).mappings()]
-        for model in (Operation, ProvisionStep, ClusterEvent):
+        for model in (ClusterOperation, ProvisionStep, ClusterEvent):
             query = select(*model.__table__.columns).where(
                 or_(model.cluster_id.in_(clusters), model.trace_id.in_([TB, TF]))
             )

@@ -163,7 +163,7 @@ def test_steps_and_operations_of_many_clusters_in_one_go(engine):
 
 def test_latest_operations_is_the_newest_of_each_cluster(engine):
     """Each cluster's newest operation (by time, then id), whatever its history holds."""
-    from otel_provlog.exporter.models import Operation
+    from otel_provlog.exporter.models import ClusterOperation
 
     factory = session_factory(engine)
     with factory.begin() as session:
@@ -178,7 +178,7 @@ def test_latest_operations_is_the_newest_of_each_cluster(engine):
         for cluster_id, span, seconds, step_type in rows:
             at = T0 + timedelta(seconds=seconds)
             session.add(
-                Operation(
+                ClusterOperation(
                     id=span_row_id(TRACE, span),
                     cluster_id=cluster_id,
                     trace_id=TRACE,

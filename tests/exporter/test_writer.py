@@ -23,7 +23,7 @@ from otel_provlog.exporter.models import (
     Base,
     Cluster,
     ClusterEvent,
-    Operation,
+    ClusterOperation,
     ProvisionStep,
     RejectedSpan,
     span_row_id,
@@ -121,7 +121,7 @@ def _snapshot(factory):
     """Every row of the four tables, as plain dicts, in primary-key order."""
     tables = {}
     with factory() as session:
-        for model in (Cluster, Operation, ProvisionStep, ClusterEvent):
+        for model in (Cluster, ClusterOperation, ProvisionStep, ClusterEvent):
             columns = model.__table__.columns
             rows = session.execute(select(*columns).order_by(model.id)).mappings().all()
             tables[model.__tablename__] = [dict(row) for row in rows]
@@ -171,7 +171,7 @@ def test_an_in_order_run_stores_steps_events_operation_and_status(engine):
     assert launch.duration == (records[3]["end_ns"] - records[3]["start_ns"]) / 1e9
     with factory() as session:
         cluster = session.get(Cluster, "c-1")
-        operation = session.get(Operation, operation_id)
+        operation = session.get(ClusterOperation, operation_id)
         failed = session.scalars(select(ClusterEvent).where(~ClusterEvent.successful)).one()
         assert session.scalar(select(func.count()).select_from(ClusterEvent)) == 4
     assert (cluster.name, cluster.tenant_id, cluster.status) == ("hadoop", "t-1", "Error")
@@ -288,7 +288,7 @@ def _operation(factory, records):
     """The stored operation of a run."""
     operation_id = span_row_id(records[-1]["trace_id"], records[-1]["span_id"])
     with factory() as session:
-        return session.get(Operation, operation_id)
+        return session.get(ClusterOperation, operation_id)
 
 
 def test_a_running_operation_is_visible_from_its_markers(engine):

@@ -33,7 +33,7 @@ from opentelemetry.trace import StatusCode
 from sqlalchemy import Engine, select
 
 from otel_provlog import attributes as attr
-from otel_provlog.exporter.models import ClusterEvent, Operation, ProvisionStep, RejectedSpan
+from otel_provlog.exporter.models import ClusterEvent, ClusterOperation, ProvisionStep, RejectedSpan
 
 Key = tuple[str, str]
 """(trace id, span id) of a row, in lower-case hex."""
@@ -157,7 +157,10 @@ def read_store(engine: Engine) -> StoredRows:
     """Read every row key, step and event of the store behind ``engine``."""
     with engine.connect() as connection:
         operations = {
-            (t, s) for t, s in connection.execute(select(Operation.trace_id, Operation.span_id))
+            (t, s)
+            for t, s in connection.execute(
+                select(ClusterOperation.trace_id, ClusterOperation.span_id)
+            )
         }
         steps = {
             (row.trace_id, row.span_id): dict(row._mapping)
