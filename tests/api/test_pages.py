@@ -278,3 +278,22 @@ def test_trace_link_follows_the_trace_url_template(database_url, seed, client):
     assert "incomplete until the operation ended" in page
     app.extensions["provlog"]["engine"].dispose()
     assert ">trace</a>" not in _text(client.get("/clusters/c-1"))
+
+
+def test_large_pages_are_gzipped_for_browsers_that_accept_it(client, seed):
+    """A page is sent gzipped when asked for (the same page), and plain otherwise."""
+    import gzip
+
+    _provisioning(seed)
+    plain = client.get("/clusters/c-1")
+    packed = client.get("/clusters/c-1", headers={"Accept-Encoding": "gzip, deflate"})
+    assert "Content-Encoding" not in plain.headers
+    assert packed.headers["Content-Encoding"] == "gzip"
+    assert "Accept-Encoding" in packed.headers["Vary"]
+    assert gzip.decompress(packed.data) == plain.data
+    assert len(packed.data) < len(plain.data) / 3
+    again = client.get(
+        "/clusters/c-1",
+        headers={"Accept-Encoding": "gzip", "If-None-Match": packed.headers["ETag"]},
+    )
+    assert again.status_code == 304
