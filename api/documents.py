@@ -24,9 +24,8 @@ from otel_provlog.exporter import queries
 from otel_provlog.exporter.models import (
     Cluster,
     ClusterOperation,
-    OperationStatus,
     ProvisionStep,
-    StepStatus,
+    RunStatus,
 )
 
 __all__ = [
@@ -67,7 +66,7 @@ class _History:
 
 
 def _estimate(step: ProvisionStep, history: _History, now: datetime) -> StepEstimate:
-    ended = step.status != StepStatus.RUNNING
+    ended = step.status != RunStatus.RUNNING
     before = (step.started_at or step.created_at) if ended else now
     return estimate_step(
         total=step.total,
@@ -95,10 +94,10 @@ def _operation_estimate(
     history: _History,
     now: datetime,
 ) -> Json | None:
-    if operation.status != OperationStatus.RUNNING:
+    if operation.status != RunStatus.RUNNING:
         return None
     own = [step for step in steps if step.operation_id in (operation.id, None)]
-    running = [estimates[s.id] for s in own if s.status == StepStatus.RUNNING]
+    running = [estimates[s.id] for s in own if s.status == RunStatus.RUNNING]
     seen = {step.step_name for step in own if step.operation_id == operation.id}
     planned: list[float | None] = []
     for name in operation.plan or []:

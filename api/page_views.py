@@ -21,7 +21,7 @@ from otel_provlog.api.errors import ApiError, not_found
 from otel_provlog.api.progress import format_duration
 from otel_provlog.exporter import failure_groups, queries, step_reads
 from otel_provlog.exporter.failure_groups import FailureGroup
-from otel_provlog.exporter.models import ClusterStatus, OperationStatus, StepStatus
+from otel_provlog.exporter.models import ClusterStatus, RunStatus
 
 __all__ = [
     "CLUSTER_STATUSES",
@@ -89,7 +89,7 @@ def _elapsed(started: str | None, ended: str | None, now: datetime) -> float | N
 
 
 def _current(steps: Sequence[Json]) -> Json | None:
-    running = [step for step in steps if step["status"] == StepStatus.RUNNING]
+    running = [step for step in steps if step["status"] == RunStatus.RUNNING]
     chosen = running or list(steps)
     return chosen[-1] if chosen else None
 
@@ -117,12 +117,12 @@ def cluster_row(item: Json, *, now: datetime) -> Json:
         "failed": sum(s["failed"] for s in steps),
         "started_at": started,
         "elapsed": format_duration(_elapsed(started, ended, now) or 0.0),
-        "running": bool(operation and operation["status"] == OperationStatus.RUNNING),
+        "running": bool(operation and operation["status"] == RunStatus.RUNNING),
     }
 
 
 def _estimate_text(operation: Json | None, current: Json | None) -> str | None:
-    if operation is None or operation["status"] != OperationStatus.RUNNING:
+    if operation is None or operation["status"] != RunStatus.RUNNING:
         return None
     estimate = operation.get("estimate") or {}
     seconds = estimate.get("seconds_left")
@@ -274,8 +274,8 @@ def cluster_view(
     started = operation["started_at"] if operation else doc["created_at"]
     ended = operation["completed_at"] if operation else None
     running = bool(
-        (operation and operation["status"] == OperationStatus.RUNNING)
-        or any(s["status"] == StepStatus.RUNNING for s in own)
+        (operation and operation["status"] == RunStatus.RUNNING)
+        or any(s["status"] == RunStatus.RUNNING for s in own)
     )
     return {
         "cluster": doc,

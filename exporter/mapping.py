@@ -48,8 +48,7 @@ from otel_provlog.exporter.models import (
     STATUS_LENGTH,
     STEP_NAME_LENGTH,
     TRACE_ID_LENGTH,
-    OperationStatus,
-    StepStatus,
+    RunStatus,
     span_row_id,
 )
 from otel_provlog.ids import event_row_id
@@ -329,7 +328,7 @@ def _map_record(record: Mapping[str, Any]) -> _Mapped:
         if kind == attr.SPAN_OPERATION:
             operation_id = span_id
             ended: RowMap = {
-                "status": OperationStatus.FAILED if failed else OperationStatus.SUCCESSFUL,
+                "status": RunStatus.FAILED if failed else RunStatus.SUCCESSFUL,
                 "successful": not failed,
                 "completed_at": end,
             }
@@ -337,7 +336,7 @@ def _map_record(record: Mapping[str, Any]) -> _Mapped:
             raise _Unusable(f"a {kind} span needs its operation as parent_span_id")
         else:
             operation_id = parent_id
-            ended = {"status": OperationStatus.RUNNING, "successful": None, "completed_at": None}
+            ended = {"status": RunStatus.RUNNING, "successful": None, "completed_at": None}
         row |= ended | {
             "id": span_row_id(trace_id, operation_id),
             "span_id": operation_id,
@@ -352,7 +351,7 @@ def _map_record(record: Mapping[str, Any]) -> _Mapped:
             "id": span_row_id(trace_id, span_id),
             "span_id": span_id,
             "parent_span_id": parent_id,
-            "status": StepStatus.FAILED if failed else StepStatus.SUCCESSFUL,
+            "status": RunStatus.FAILED if failed else RunStatus.SUCCESSFUL,
             "successful": not failed,
             "started_at": start,
             "completed_at": end,
@@ -366,7 +365,7 @@ def _map_record(record: Mapping[str, Any]) -> _Mapped:
         row |= _step_columns(record, attributes) | {
             "id": span_row_id(trace_id, parent_id),
             "span_id": parent_id,
-            "status": StepStatus.RUNNING,
+            "status": RunStatus.RUNNING,
             "successful": None,
             "completed": 0,
             "failed": 0,
@@ -421,7 +420,7 @@ def _add_placeholder(placeholders: dict[str, RowMap], item: _Mapped) -> None:
         "span_id": item.parent_span_id,
         "cluster_id": event["cluster_id"],
         "step_name": "",
-        "status": StepStatus.RUNNING,
+        "status": RunStatus.RUNNING,
         "created_at": began,
         "updated_at": began,
     }

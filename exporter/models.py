@@ -62,11 +62,9 @@ __all__ = [
     "ClusterOperation",
     "ClusterStatus",
     "IdString",
-    "OperationStatus",
     "ProvisionStep",
     "RejectedSpan",
     "RunStatus",
-    "StepStatus",
     "UTCDateTime",
     "span_row_id",
     "utcnow",
@@ -224,11 +222,6 @@ RUN_STATUSES: Final = (
 )
 """Every value of :class:`RunStatus`."""
 
-StepStatus = RunStatus
-"""The statuses of a step: :class:`RunStatus`."""
-OperationStatus = RunStatus
-"""The statuses of an operation: :class:`RunStatus`."""
-
 
 class Base(DeclarativeBase):
     """Declarative base of the store: one metadata with stable constraint names."""
@@ -285,8 +278,8 @@ class ClusterOperation(_Timestamps, _SpanIdentity, Base):
     )
     step_type: Mapped[str] = mapped_column(String(STATUS_LENGTH))
     """``creating``, ``scaling`` or ``deleting``."""
-    status: Mapped[str] = mapped_column(String(STATUS_LENGTH), default=OperationStatus.RUNNING)
-    """One of :class:`OperationStatus`."""
+    status: Mapped[str] = mapped_column(String(STATUS_LENGTH), default=RunStatus.RUNNING)
+    """One of :class:`RunStatus`."""
     successful: Mapped[bool | None] = mapped_column(Boolean)
     plan: Mapped[list[str] | None] = mapped_column(JSON)
     """The step names the plugin declared for this operation, in order."""
@@ -330,8 +323,8 @@ class ProvisionStep(_Timestamps, _SpanIdentity, Base):
     """Events the step expects."""
     successful: Mapped[bool | None] = mapped_column(Boolean)
     """Null while running, false once an event failed, true or false once ended."""
-    status: Mapped[str] = mapped_column(String(STATUS_LENGTH), default=StepStatus.RUNNING)
-    """One of :class:`StepStatus`."""
+    status: Mapped[str] = mapped_column(String(STATUS_LENGTH), default=RunStatus.RUNNING)
+    """One of :class:`RunStatus`."""
     started_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
     duration: Mapped[float | None] = mapped_column(Float)

@@ -42,7 +42,7 @@ class StepProgress:
     successful: bool | None
     """Null while running, false once an event failed, true or false once ended."""
     status: str
-    """One of :class:`~otel_provlog.exporter.models.StepStatus`."""
+    """One of :class:`~otel_provlog.exporter.models.RunStatus`."""
     created_at: datetime
     started_at: datetime | None
     completed_at: datetime | None

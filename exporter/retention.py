@@ -43,7 +43,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from otel_provlog.exporter import database_errors
 from otel_provlog.exporter.database import chunks
-from otel_provlog.exporter.models import ClusterEvent, ProvisionStep, StepStatus, utcnow
+from otel_provlog.exporter.models import ClusterEvent, ProvisionStep, RunStatus, utcnow
 
 __all__ = [
     "DEFAULT_BATCH_STEPS",
@@ -76,7 +76,7 @@ class PruneResult:
 
 def _eligible(cutoff: datetime) -> Any:
     return (
-        ProvisionStep.status == StepStatus.SUCCESSFUL,
+        ProvisionStep.status == RunStatus.SUCCESSFUL,
         ProvisionStep.events_pruned_at.is_(None),
         ProvisionStep.completed_at.is_not(None),
         ProvisionStep.completed_at < cutoff,

@@ -19,9 +19,8 @@ from otel_provlog.exporter.fingerprints import fingerprint_message
 from otel_provlog.exporter.models import (
     ClusterOperation,
     ClusterStatus,
-    OperationStatus,
     ProvisionStep,
-    StepStatus,
+    RunStatus,
     span_row_id,
 )
 
@@ -90,7 +89,7 @@ class Seeder:
         *,
         step_type: str = "creating",
         plan: list[str] | None = None,
-        status: str = OperationStatus.RUNNING,
+        status: str = RunStatus.RUNNING,
         at: datetime = T0,
     ) -> str:
         """Store an operation span's row; return its id."""
@@ -197,7 +196,7 @@ class Seeder:
                     duration=seconds,
                     updated_at=ended,
                     successful=successful if step.successful is None else step.successful,
-                    status=StepStatus.SUCCESSFUL if successful else StepStatus.FAILED,
+                    status=RunStatus.SUCCESSFUL if successful else RunStatus.FAILED,
                 )
             )
 

@@ -17,7 +17,7 @@ from sqlalchemy import Engine, func, select
 import otel_provlog
 from otel_provlog.cli.commands import provlog
 from otel_provlog.exporter.database import session_factory
-from otel_provlog.exporter.models import ClusterEvent, ProvisionStep, StepStatus, utcnow
+from otel_provlog.exporter.models import ClusterEvent, ProvisionStep, RunStatus, utcnow
 from otel_provlog.exporter.records import SpanRecord, record_from_span
 from otel_provlog.exporter.retention import (
     RetentionWorker,
@@ -76,16 +76,16 @@ def test_prune_removes_only_events_of_old_successful_steps(engine: Engine) -> No
     write_batch(sessions, _records())
     before = _steps(engine)
     assert before == {
-        "ok": (StepStatus.SUCCESSFUL, 4, 0, 4, False),
-        "bad": (StepStatus.FAILED, 1, 1, 2, False),
-        "running": (StepStatus.RUNNING, 1, 0, 1, False),
+        "ok": (RunStatus.SUCCESSFUL, 4, 0, 4, False),
+        "bad": (RunStatus.FAILED, 1, 1, 2, False),
+        "running": (RunStatus.RUNNING, 1, 0, 1, False),
     }
     assert prune_events(sessions, retention=DAY).steps == 0
     assert _steps(engine) == before
     later = utcnow() + timedelta(days=2)
     result = prune_events(sessions, retention=DAY, now=later)
     assert (result.steps, result.events) == (1, 4)
-    assert _steps(engine) == {**before, "ok": (StepStatus.SUCCESSFUL, 4, 0, 0, True)}
+    assert _steps(engine) == {**before, "ok": (RunStatus.SUCCESSFUL, 4, 0, 0, True)}
     assert prune_events(sessions, retention=DAY, now=later).steps == 0
 
 

@@ -10,7 +10,7 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from sqlalchemy import func, select
 
 from otel_provlog.exporter.database import session_factory
-from otel_provlog.exporter.models import ProvisionStep, StepStatus
+from otel_provlog.exporter.models import ProvisionStep, RunStatus
 from otel_provlog.exporter.pipeline import configure
 from otel_provlog.exporter.records import SpanRecord, record_from_span
 from otel_provlog.exporter.retention import start_retention_process
@@ -45,7 +45,7 @@ def _unpruned_successful_steps(engine) -> int:
     with engine.connect() as connection:
         return connection.execute(
             select(func.count()).where(
-                ProvisionStep.status == StepStatus.SUCCESSFUL,
+                ProvisionStep.status == RunStatus.SUCCESSFUL,
                 ProvisionStep.events_pruned_at.is_(None),
             )
         ).scalar_one()
@@ -116,7 +116,7 @@ def test_cleanup_during_writes_and_late_retries(
         pruned = [s for s in stored.steps.values() if s["events_pruned_at"] is not None]
         assert len(pruned) == 6  # the successful steps of the three operations
         assert all(
-            s["status"] == StepStatus.FAILED for s in stored.steps.values() if s not in pruned
+            s["status"] == RunStatus.FAILED for s in stored.steps.values() if s not in pruned
         )
     finally:
         done.set()
