@@ -47,15 +47,11 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from otel_provlog.exporter import spool
+from otel_provlog.exporter.interruption import expire_stale_steps, interrupt_unended
 from otel_provlog.exporter.open_spans import OpenSpans
 from otel_provlog.exporter.processor import Counters, RateLimitedLog
 from otel_provlog.exporter.records import SpanRecord, decode_record
-from otel_provlog.exporter.writer import (
-    WriteResult,
-    expire_stale_steps,
-    interrupt_unended,
-    write_batch,
-)
+from otel_provlog.exporter.writer import WriteResult, write_batch
 
 __all__ = [
     "DEFAULT_BATCH_RECORDS",

@@ -64,6 +64,7 @@ __all__ = [
     "OperationStatus",
     "ProvisionStep",
     "RejectedSpan",
+    "RunStatus",
     "StepStatus",
     "UTCDateTime",
     "span_row_id",
@@ -200,24 +201,24 @@ class ClusterStatus:
     """The latest operation failed or was interrupted."""
 
 
-class OperationStatus:
-    """Values of :attr:`Operation.status`."""
+class RunStatus:
+    """Values of :attr:`Operation.status` and :attr:`ProvisionStep.status`.
+
+    A step's ``successful`` keeps Sahara's tri-state next to it; the rules that set both
+    are in :mod:`~otel_provlog.exporter.lifecycle`.
+    """
 
     RUNNING: Final = "running"
     SUCCESSFUL: Final = "successful"
     FAILED: Final = "failed"
     INTERRUPTED: Final = "interrupted"
-    """Its process died: no news within the staleness window."""
+    """Its process ended without ending it, or it had no news within the staleness window."""
 
 
-class StepStatus:
-    """Values of :attr:`ProvisionStep.status` (``successful`` keeps Sahara's tri-state)."""
-
-    RUNNING: Final = "running"
-    SUCCESSFUL: Final = "successful"
-    FAILED: Final = "failed"
-    INTERRUPTED: Final = "interrupted"
-    """Its process died: no news within the staleness window."""
+StepStatus = RunStatus
+"""The statuses of a step: :class:`RunStatus`."""
+OperationStatus = RunStatus
+"""The statuses of an operation: :class:`RunStatus`."""
 
 
 class Base(DeclarativeBase):

@@ -1,11 +1,11 @@
 """Provisioning progress from span records alone, with the store's semantics.
 
 :func:`progress_from_records` answers what the ``provision_steps`` table would hold after
-writing the same records, without a database: the step span decides once it ended, a
-start marker describes a running step, and events alone make a nameless placeholder. A
-step links to its operation (from the operation span or its ``operation.start`` marker)
-and takes its place in the operation's plan, exactly as
-:func:`~otel_provlog.exporter.store.link_steps` does.
+writing the same records, without a database, by the rules of
+:mod:`~otel_provlog.exporter.lifecycle` the writer follows too: the step span decides once
+it ended, a start marker describes a running step, and events alone make a nameless
+placeholder; a step links to its operation (from the operation span or its
+``operation.start`` marker) and takes its place in the operation's plan.
 Tests hold the writer to it, and a tool can show progress straight from a spool.
 """
 
@@ -14,10 +14,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
+from otel_provlog.exporter.lifecycle import Plan, marker_may_describe, step_link, step_outcome
 from otel_provlog.exporter.mapping import MappedRecords, RowMap, map_records
-from otel_provlog.exporter.models import StepStatus
 from otel_provlog.exporter.records import SpanRecord
 
 __all__ = ["StepProgress", "progress_from_records"]
@@ -58,26 +57,18 @@ def _links(
         plans.setdefault(row["id"], row)
     for row in mapped.operations:
         plans[row["id"]] = row  # the span decides
-    by_span: dict[tuple[str, str], RowMap] = {}
-    by_trace: dict[str, list[RowMap]] = {}
+    by_span: dict[tuple[str, str], Plan] = {}
+    by_trace: dict[str, list[Plan]] = {}
     for row in plans.values():
-        by_span[(row["trace_id"], row["span_id"])] = row
-        by_trace.setdefault(row["trace_id"], []).append(row)
-    links: dict[str, tuple[str | None, int | None]] = {}
-    for step_id, row in steps.items():
-        parent = row.get("parent_span_id")
-        if parent is not None:
-            found = by_span.get((row["trace_id"], parent))
-        else:
-            candidates = by_trace.get(row["trace_id"], [])
-            found = candidates[0] if len(candidates) == 1 else None
-        if found is None:
-            links[step_id] = (None, None)
-            continue
-        plan = found["plan"] or []
-        name = row["step_name"]
-        links[step_id] = (found["id"], plan.index(name) if name in plan else None)
-    return links
+        plan = Plan(row["id"], row["plan"] or [])
+        by_span[(row["trace_id"], row["span_id"])] = plan
+        by_trace.setdefault(row["trace_id"], []).append(plan)
+    return {
+        step_id: step_link(
+            row["trace_id"], row.get("parent_span_id"), row["step_name"], by_span, by_trace
+        )
+        for step_id, row in steps.items()
+    }
 
 
 def progress_from_records(records: Iterable[SpanRecord]) -> dict[str, list[StepProgress]]:
@@ -93,7 +84,7 @@ def progress_from_records(records: Iterable[SpanRecord]) -> dict[str, list[StepP
         steps[row["id"]] = row
     for row in mapped.markers:
         known = steps.get(row["id"])
-        if known is None or known.get("started_at") is None:
+        if known is None or marker_may_describe(known.get("started_at")):
             steps[row["id"]] = row
     ended: set[str] = set()
     for row in mapped.steps:
@@ -107,13 +98,11 @@ def progress_from_records(records: Iterable[SpanRecord]) -> dict[str, list[StepP
     progress: dict[str, list[StepProgress]] = {}
     for step_id, row in steps.items():
         completed, failed = counts.get(step_id, (0, 0))
-        successful: Any
-        if step_id in ended:
-            successful = bool(row["successful"]) and not failed
-            status = StepStatus.SUCCESSFUL if successful else StepStatus.FAILED
-        else:
-            successful = False if failed else None
-            status = StepStatus.RUNNING
+        status, successful = step_outcome(
+            ended=step_id in ended,
+            span_successful=bool(row.get("successful")),
+            failed_events=failed,
+        )
         progress.setdefault(row["cluster_id"], []).append(
             StepProgress(
                 id=step_id,

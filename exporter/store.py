@@ -15,7 +15,7 @@ from typing import Any, Final, NamedTuple
 from sqlalchemy import Table, case, insert, select, true, tuple_, update
 from sqlalchemy.orm import Session
 
-from otel_provlog.attributes import STEP_TYPE_CREATING, STEP_TYPE_DELETING, STEP_TYPE_SCALING
+from otel_provlog.exporter import lifecycle
 from otel_provlog.exporter.database import chunks
 from otel_provlog.exporter.models import (
     Base,
@@ -23,10 +23,9 @@ from otel_provlog.exporter.models import (
     ClusterEvent,
     ClusterStatus,
     Operation,
-    OperationStatus,
     ProvisionStep,
     RejectedSpan,
-    StepStatus,
+    RunStatus,
     utcnow,
 )
 
@@ -183,11 +182,7 @@ def add_events(session: Session, rows: Iterable[Row]) -> list[Row]:
             "updated_at": _latest(ProvisionStep.updated_at, latest),
         }
         if failed:
-            values["successful"] = False
-            values["status"] = case(
-                (ProvisionStep.status == StepStatus.SUCCESSFUL, StepStatus.FAILED),
-                else_=ProvisionStep.status,
-            )
+            values |= lifecycle.event_failed_sql()
         session.execute(update(ProvisionStep).where(ProvisionStep.id == step_id).values(**values))
     return new_rows
 
@@ -233,7 +228,7 @@ def merge_operations(
         state = known.get(row["id"])
         if state is None:
             fresh[row["id"]] = row
-        elif state[0] is not None and state[1] != OperationStatus.INTERRUPTED:
+        elif not lifecycle.span_may_end(*state):
             unchanged += 1
             continue
         else:
@@ -268,7 +263,7 @@ _STEP_COLUMNS: Final[Row] = {
     "failed": 0,
     "total": None,
     "successful": None,
-    "status": StepStatus.RUNNING,
+    "status": RunStatus.RUNNING,
     "started_at": None,
     "completed_at": None,
     "duration": None,
@@ -310,20 +305,12 @@ def _step_states(session: Session, ids: Iterable[str]) -> dict[str, _StepState]:
 
 
 def _end_step(session: Session, row: Row) -> None:
-    failed_events = ProvisionStep.failed > 0
-    if row["successful"]:
-        status: Any = case((failed_events, StepStatus.FAILED), else_=StepStatus.SUCCESSFUL)
-        successful: Any = ProvisionStep.failed == 0
-    else:
-        status, successful = StepStatus.FAILED, False
-    values = {k: row[k] for k in _SPAN_VALUES}
     session.execute(
         update(ProvisionStep)
         .where(ProvisionStep.id == row["id"])
         .values(
-            **values,
-            status=status,
-            successful=successful,
+            **{k: row[k] for k in _SPAN_VALUES},
+            **lifecycle.step_end_sql(bool(row["successful"])),
             updated_at=_latest(ProvisionStep.updated_at, row["updated_at"]),
         )
     )
@@ -351,7 +338,7 @@ def merge_steps(
         state = known.get(row["id"])
         if state is None:
             inserts[row["id"]] = row
-        elif state.completed_at is not None and state.status != StepStatus.INTERRUPTED:
+        elif not lifecycle.span_may_end(state.completed_at, state.status):
             unchanged += 1
             continue
         else:
@@ -359,7 +346,7 @@ def merge_steps(
         applied += 1
     for row in markers:
         state = known.get(row["id"])
-        if state is not None and state.started_at is not None:
+        if state is not None and not lifecycle.marker_may_describe(state.started_at):
             unchanged += 1
             continue
         applied += 1
@@ -382,7 +369,9 @@ def merge_steps(
             continue
         if state is None:
             inserts[row["id"]] = row
-        elif state.started_at is None and state.created_at > row["created_at"]:
+        elif lifecycle.marker_may_describe(state.started_at) and (
+            state.created_at > row["created_at"]
+        ):
             session.execute(
                 update(ProvisionStep)
                 .where(
@@ -412,15 +401,16 @@ def link_steps(session: Session, trace_ids: Iterable[str]) -> None:
     """
     traces = sorted(set(trace_ids))
     for chunk in chunks(traces):
-        by_span: dict[tuple[str, str], tuple[str, list[str]]] = {}
-        by_trace: dict[str, list[tuple[str, list[str]]]] = {}
+        by_span: dict[tuple[str, str], lifecycle.Plan] = {}
+        by_trace: dict[str, list[lifecycle.Plan]] = {}
         for row_id, trace_id, span_id, declared in session.execute(
             select(Operation.id, Operation.trace_id, Operation.span_id, Operation.plan).where(
                 Operation.trace_id.in_(chunk)
             )
         ):
-            by_span[(trace_id, span_id)] = (row_id, declared or [])
-            by_trace.setdefault(trace_id, []).append((row_id, declared or []))
+            plan = lifecycle.Plan(row_id, declared or [])
+            by_span[(trace_id, span_id)] = plan
+            by_trace.setdefault(trace_id, []).append(plan)
         if not by_trace:
             continue
         query = select(
@@ -432,16 +422,7 @@ def link_steps(session: Session, trace_ids: Iterable[str]) -> None:
             ProvisionStep.position,
         ).where(ProvisionStep.trace_id.in_(sorted(by_trace)))
         for step_id, trace_id, parent_id, name, linked, position in session.execute(query).all():
-            if parent_id is not None:
-                found = by_span.get((trace_id, parent_id))
-            else:
-                candidates = by_trace[trace_id]
-                found = candidates[0] if len(candidates) == 1 else None
-            op_id: str | None = None
-            place: int | None = None
-            if found is not None:
-                op_id, plan = found
-                place = plan.index(name) if name in plan else None
+            op_id, place = lifecycle.step_link(trace_id, parent_id, name, by_span, by_trace)
             if (linked, position) != (op_id, place):
                 session.execute(
                     update(ProvisionStep)
@@ -455,41 +436,26 @@ def add_rejected(session: Session, rows: Sequence[Row]) -> list[Row]:
     return insert_missing(session, RejectedSpan, rows, ["id"])
 
 
-_RUNNING: Final = {
-    STEP_TYPE_CREATING: ClusterStatus.CREATING,
-    STEP_TYPE_SCALING: ClusterStatus.SCALING,
-    STEP_TYPE_DELETING: ClusterStatus.DELETING,
-}
-
-
-def _operation_outcome(session: Session, operation: Row) -> tuple[str, str | None]:
-    if operation["status"] == OperationStatus.SUCCESSFUL:
-        deleted = operation["step_type"] == STEP_TYPE_DELETING
-        return (ClusterStatus.DELETED if deleted else ClusterStatus.ACTIVE), None
-    failed_step = session.scalars(
+def _failed_step(session: Session, operation_id: str) -> str | None:
+    """Return the name of the operation's first step that did not succeed, if any."""
+    return session.scalars(
         select(ProvisionStep.step_name)
         .where(
-            ProvisionStep.operation_id == operation["id"],
-            ProvisionStep.status != StepStatus.SUCCESSFUL,
+            ProvisionStep.operation_id == operation_id,
+            ProvisionStep.status != RunStatus.SUCCESSFUL,
         )
         .order_by(ProvisionStep.created_at, ProvisionStep.id)
         .limit(1)
     ).first()
-    verb = "was interrupted" if operation["status"] == OperationStatus.INTERRUPTED else "failed"
-    where = f" at step {failed_step!r}" if failed_step else ""
-    return ClusterStatus.ERROR, f"{operation['step_type']} {verb}{where}"
 
 
 def refresh_cluster_status(session: Session, cluster_ids: Iterable[str]) -> None:
-    """Derive each cluster's status from its latest operation and its latest step.
+    """Set each cluster's status from its latest operation and its latest step.
 
-    A running latest operation (known from its ``operation.start`` marker) gives
-    ``Creating``/``Scaling``/``Deleting`` by its step type. So does a step begun after the
-    latest ended operation (an operation running without its marker), by the step's type.
-    Either is ``Error`` once that latest step was interrupted. Otherwise the latest
-    operation decides: ``Active`` (``Deleted`` after a deleting one) when it succeeded,
-    ``Error`` when it failed; ``Unknown`` without either. The status depends on the stored
-    rows only, never on the order spans arrived in.
+    The rule is :func:`~otel_provlog.exporter.lifecycle.cluster_status`, asked about the
+    latest operation (by start) and the latest named step begun since it started (while it
+    runs) or ended. The status depends on the stored rows only, never on the order spans
+    arrived in.
     """
     for cluster_id in sorted(set(cluster_ids)):
         operation = (
@@ -508,7 +474,7 @@ def refresh_cluster_status(session: Session, cluster_ids: Iterable[str]) -> None
             .mappings()
             .first()
         )
-        running = operation is not None and operation["status"] == OperationStatus.RUNNING
+        running = operation is not None and operation["status"] == RunStatus.RUNNING
         after = true()
         if operation is not None and running:
             after = ProvisionStep.created_at >= operation["created_at"]
@@ -524,17 +490,19 @@ def refresh_cluster_status(session: Session, cluster_ids: Iterable[str]) -> None
             .order_by(ProvisionStep.created_at.desc(), ProvisionStep.id.desc())
             .limit(1)
         ).first()
-        description: str | None = None
-        if step is not None and step[2] == StepStatus.INTERRUPTED:
-            status, description = ClusterStatus.ERROR, f"interrupted at step {step[0]!r}"
-        elif operation is not None and running:
-            status = _RUNNING.get(operation["step_type"] or "", ClusterStatus.UNKNOWN)
-        elif step is not None:
-            status = _RUNNING.get(step[1] or "", ClusterStatus.UNKNOWN)
-        elif operation is not None:
-            status, description = _operation_outcome(session, dict(operation))
-        else:
-            status = ClusterStatus.UNKNOWN
+        ended = operation is not None and operation["status"] not in (
+            RunStatus.RUNNING,
+            RunStatus.SUCCESSFUL,
+        )
+        status, description = lifecycle.cluster_status(
+            None
+            if operation is None
+            else lifecycle.OperationState(operation["step_type"], operation["status"]),
+            None if step is None else lifecycle.StepState(*step),
+            _failed_step(session, operation["id"])
+            if operation is not None and ended and step is None
+            else None,
+        )
         session.execute(
             update(Cluster)
             .where(Cluster.id == cluster_id)

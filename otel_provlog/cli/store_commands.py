@@ -35,8 +35,8 @@ def expire(database_url: str | None, stale_after: float | None, output_format: s
     from sqlalchemy.exc import SQLAlchemyError
 
     from otel_provlog.exporter.database import create_store_engine, session_factory
+    from otel_provlog.exporter.interruption import expire_stale_steps
     from otel_provlog.exporter.models import utcnow
-    from otel_provlog.exporter.writer import expire_stale_steps
 
     settings = load_settings()
     seconds = settings.stale_after if stale_after is None else stale_after

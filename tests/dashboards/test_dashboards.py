@@ -25,8 +25,9 @@ import otel_provlog
 from otel_provlog.cli import demo_simulation
 from otel_provlog.exporter import migrate
 from otel_provlog.exporter.database import create_store_engine, session_factory
+from otel_provlog.exporter.interruption import expire_stale_steps
 from otel_provlog.exporter.records import record_from_span
-from otel_provlog.exporter.writer import expire_stale_steps, write_records
+from otel_provlog.exporter.writer import write_records
 from otel_provlog.testing import SpanCapture, capture_spans
 from tests.conftest import DatabaseFactory
 from tests.dashboards.grafana_sql import MACROS, expand

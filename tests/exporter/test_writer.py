@@ -17,6 +17,7 @@ from sqlalchemy.exc import OperationalError
 from otel_provlog import attributes as attr
 from otel_provlog.exporter import store
 from otel_provlog.exporter.database import session_factory
+from otel_provlog.exporter.interruption import expire_stale_steps
 from otel_provlog.exporter.mapping import to_datetime
 from otel_provlog.exporter.models import (
     Base,
@@ -27,7 +28,7 @@ from otel_provlog.exporter.models import (
     RejectedSpan,
     span_row_id,
 )
-from otel_provlog.exporter.writer import expire_stale_steps, write_batch, write_records
+from otel_provlog.exporter.writer import write_batch, write_records
 
 T0 = 1_780_000_000_000_000_000
 SECOND = 1_000_000_000
