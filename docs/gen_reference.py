@@ -39,8 +39,10 @@ def openapi_document() -> Json:
     from otel_provlog.config import load_settings
 
     app = create_app(load_settings({}, database_url="sqlite://", auth="none"))
-    response = app.test_client().get("/openapi.json")
-    document: Json = response.get_json()
+    try:
+        document: Json = app.test_client().get("/openapi.json").get_json()
+    finally:
+        app.extensions["provlog"]["engine"].dispose()
     return document
 
 
