@@ -43,13 +43,18 @@ class Vm:
     group: str
 
 
-def launch(vm: Vm) -> None:
+def launch(vm: Vm, seconds: float) -> None:
     """Stand-in for the real work on one instance (a cloud API call, an SSH session...)."""
-    time.sleep(random.uniform(0.001, 0.01))
+    time.sleep(random.uniform(0.5, 1.5) * seconds)
 
 
 def run_step(
-    cluster_id: str, name: str, vms: list[Vm], pool: ThreadPoolExecutor, fail: set[str]
+    cluster_id: str,
+    name: str,
+    vms: list[Vm],
+    pool: ThreadPoolExecutor,
+    fail: set[str],
+    seconds: float,
 ) -> None:
     """Run one step over every instance on the pool; each worker reports its own event."""
     with otel_provlog.step(cluster_id, name, total=len(vms)) as step:
@@ -57,7 +62,7 @@ def run_step(
         def work(vm: Vm) -> bool:
             try:
                 with step.event(instance_id=vm.id, instance_name=vm.name, node_group_id=vm.group):
-                    launch(vm)
+                    launch(vm, seconds)
                     if name == "Configuring instances" and vm.name in fail:
                         raise RuntimeError(f"configuration of {vm.name} failed: exit status 2")
             except RuntimeError:
@@ -69,7 +74,9 @@ def run_step(
         raise RuntimeError(f"{done.count(False)} instance(s) failed in {name!r}")
 
 
-def provision(cluster_id: str, instances: int, workers: int, fail: set[str]) -> bool:
+def provision(
+    cluster_id: str, instances: int, workers: int, fail: set[str], seconds: float
+) -> bool:
     """Create a cluster of a master and ``instances - 1`` workers; return whether it worked."""
     vms = [Vm(f"{cluster_id}-i-0", "master-0", "masters")] + [
         Vm(f"{cluster_id}-i-{n}", f"worker-{n}", "workers") for n in range(1, instances)
@@ -82,7 +89,7 @@ def provision(cluster_id: str, instances: int, workers: int, fail: set[str]) -> 
             ThreadPoolExecutor(max_workers=workers) as pool,
         ):
             for name in PLAN.steps("creating"):
-                run_step(cluster_id, name, vms, pool, fail)
+                run_step(cluster_id, name, vms, pool, fail, seconds)
     except RuntimeError as error:
         logging.getLogger("engine").error("provisioning of %s failed: %s", cluster_id, error)
         return False
@@ -95,12 +102,21 @@ def main() -> int:
     parser.add_argument("--cluster-id", default="c-native")
     parser.add_argument("--instances", type=int, default=20)
     parser.add_argument("--workers", type=int, default=8, help="threads of the pool")
+    parser.add_argument(
+        "--work-seconds", type=float, default=0.01, help="mean time of one instance's work"
+    )
     parser.add_argument("--fail", action="append", default=[], help="an instance name to fail")
     options = parser.parse_args()
     logging.basicConfig(level=logging.INFO)
     store = otel_provlog.configure()  # PROVLOG_* settings; drains in a process of its own
     try:
-        ok = provision(options.cluster_id, options.instances, options.workers, set(options.fail))
+        ok = provision(
+            options.cluster_id,
+            options.instances,
+            options.workers,
+            set(options.fail),
+            options.work_seconds,
+        )
         stored = store.force_flush(timeout_millis=30_000)  # wait until every span is stored
     finally:
         store.shutdown()
