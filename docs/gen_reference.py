@@ -54,7 +54,7 @@ def _schema_text(schema: Json) -> str:
     if "$ref" in schema:
         name = schema["$ref"].rsplit("/", 1)[-1]
         return f"[{name}](#{name.lower()})"
-    kind = schema.get("type", "object")
+    kind = str(schema.get("type", "object"))
     if kind == "array":
         return f"array of {_schema_text(schema.get('items', {}))}"
     if "enum" in schema:

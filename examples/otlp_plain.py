@@ -24,6 +24,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import Status, StatusCode, Tracer
+from opentelemetry.util.types import AttributeValue
 
 STEPS = ["Launching instances", "Waiting for ssh"]
 
@@ -32,7 +33,7 @@ def run_step(
     tracer: Tracer, cluster: dict[str, str], name: str, instances: list[str], fail: set[str]
 ) -> bool:
     """One step span, its start marker, and one event span per instance."""
-    attributes = {
+    attributes: dict[str, AttributeValue] = {
         **cluster,
         "provisioning.span": "step",
         "provisioning.step.name": name,
@@ -43,10 +44,10 @@ def run_step(
     with tracer.start_as_current_span(name, attributes=attributes) as step_span:
         # A zero-length marker: the running step shows before the step span ends.
         tracer.start_span(
-            f"{name} started", {**attributes, "provisioning.span": "step.start"}
+            f"{name} started", attributes={**attributes, "provisioning.span": "step.start"}
         ).end()
         for instance in instances:
-            event = {
+            event: dict[str, AttributeValue] = {
                 "provisioning.span": "event",
                 "provisioning.cluster.id": cluster["provisioning.cluster.id"],
                 "provisioning.node_group.id": "workers",
@@ -83,7 +84,7 @@ def main() -> int:
         "provisioning.cluster.id": options.cluster_id,
         "provisioning.tenant.id": options.tenant_id,
     }
-    operation = {
+    operation: dict[str, AttributeValue] = {
         **cluster,
         "provisioning.span": "operation",
         "provisioning.cluster.name": "otlp-example",
@@ -93,7 +94,8 @@ def main() -> int:
     instances = [f"worker-{n}" for n in range(1, options.instances + 1)]
     with tracer.start_as_current_span("creating cluster", attributes=operation) as root:
         tracer.start_span(
-            "creating cluster started", {**operation, "provisioning.span": "operation.start"}
+            "creating cluster started",
+            attributes={**operation, "provisioning.span": "operation.start"},
         ).end()
         for name in STEPS:
             if not run_step(tracer, cluster, name, instances, set(options.fail)):

@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import pytest
 from otel_provlog.api import create_app
 from otel_provlog.api.auth import hash_token
 from otel_provlog.config import load_settings
+from tests.otlp_receivers import HttpReceiver, attributes_of
 from tests.served_api import ServedApi
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -171,3 +173,26 @@ def test_plain_opentelemetry_program_reports_through_otlp(database_url, tmp_path
     assert failure["instance_name"] == "worker-4"
     assert failure["event_info"] == "ssh to worker-4 timed out after 300 s"
     assert failure["stacktrace"] is None  # a reader never sees stacks
+
+
+def test_plain_opentelemetry_program_follows_the_span_contract(tmp_path):
+    """Every kind of the contract is sent; each start marker is its span's child, alike."""
+    with HttpReceiver() as receiver:
+        result = _run(
+            "otlp_plain.py",
+            "--instances",
+            "3",
+            env={"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"{receiver.endpoint}/v1/traces"},
+            cwd=tmp_path,
+            isolated=True,
+        )
+        assert result.returncode == 0, result.stderr
+        spans = receiver.spans()
+    kinds = Counter(attributes_of(span).get("provisioning.span") for span in spans)
+    assert kinds == {"operation": 1, "operation.start": 1, "step": 2, "step.start": 2, "event": 6}
+    by_id = {span.span_id: span for span in spans}
+    for span in spans:
+        marked = attributes_of(span)
+        if marked["provisioning.span"].endswith(".start"):
+            parent = attributes_of(by_id[span.parent_span_id])
+            assert marked == {**parent, "provisioning.span": parent["provisioning.span"] + ".start"}
