@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import copy
 from functools import cache
-from typing import Any
+from typing import Any, Final
 
 from otel_provlog.api.events import STEP_STATUSES
 from otel_provlog.api.openapi_schemas import (
+    ID,
     NO_COMMA,
     PRINTABLE,
     array,
@@ -49,12 +50,15 @@ def _list_query(name: str, description: str, values: list[str] | None = None) ->
     }
 
 
+_ID: Final = string(minLength=1, maxLength=255, pattern=ID)
+
+
 def _path(name: str) -> Json:
     return {
         "name": name,
         "in": "path",
         "required": True,
-        "schema": string(minLength=1, maxLength=255, pattern=PRINTABLE),
+        "schema": _ID,
     }
 
 
@@ -138,7 +142,7 @@ def _paths() -> Json:
         ),
         "/v2/clusters": _operation(
             "List the caller's clusters (every tenant's for an admin)",
-            [_query("project_id", "Only this tenant's clusters."), *cluster_list],
+            [_query("project_id", "Only this tenant's clusters.", _ID), *cluster_list],
             "ClusterListV2",
             "v2",
         ),
@@ -171,7 +175,7 @@ def _paths() -> Json:
             [
                 cluster,
                 *_EVENT_FILTERS,
-                _query("error_id", "Only the failure with this error id."),
+                _query("error_id", "Only the failure with this error id.", _ID),
                 *_WINDOW,
                 *_pagination(EVENT_SORT_KEYS),
             ],

@@ -23,6 +23,8 @@ Json = dict[str, Any]
 _REF: Final = "#/components/schemas/"
 PRINTABLE: Final = "^[^\\x00-\\x1f\\x7f]+$"
 """Ids and texts in paths and queries: no control characters (others are a 400)."""
+ID: Final = "^[^\\x00-\\x1f\\x7f]*[^\\s\\x00-\\x1f\\x7f\\x85][^\\x00-\\x1f\\x7f]*$"
+"""Ids in paths and queries: printable, and more than whitespace (kept without it)."""
 NO_COMMA: Final = "^[^\\x00-\\x1f\\x7f,]{1,255}$"
 """One value of a comma-separated list parameter."""
 

@@ -44,10 +44,11 @@ In short:
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Literal, Protocol, Unpack
 
 from opentelemetry import trace
 
+from otel_provlog.config import SettingValues
 from otel_provlog.events import Event, Instance
 from otel_provlog.operations import Operation, operation, start_operation
 from otel_provlog.plan import Plan
@@ -59,11 +60,13 @@ if TYPE_CHECKING:
     from otel_provlog.config import Settings
 
 __all__ = [
+    "ConfigureOptions",
     "Event",
     "Instance",
     "Operation",
     "Plan",
     "Step",
+    "StoreHandle",
     "bind",
     "configure",
     "current_step",
@@ -79,12 +82,36 @@ __all__ = [
 ]
 
 
+class ConfigureOptions(SettingValues, total=False):
+    """What :func:`configure` takes besides ``settings``: setting values, and how to run.
+
+    See :func:`otel_provlog.exporter.pipeline.configure` for ``drain``, ``upgrade``,
+    ``shutdown_timeout_millis``, ``linger`` and ``segment_bytes``.
+    """
+
+    drain: Literal["process", "thread", "none"]
+    upgrade: bool
+    shutdown_timeout_millis: float
+    linger: float
+    segment_bytes: int
+
+
+class StoreHandle(Protocol):
+    """What :func:`configure` returns (the store path, or a no-op when recording is off)."""
+
+    def force_flush(self, timeout_millis: int = ...) -> bool:
+        """Wait until every span ended so far is stored; False when the time ran out."""
+
+    def shutdown(self, timeout_millis: float = ...) -> None:
+        """Store what can be stored within the time, then stop; never raises."""
+
+
 def configure(
     settings: Settings | None = None,
     *,
     tracer_provider: trace.TracerProvider | None = None,
-    **overrides: Any,
-) -> Any:
+    **options: Unpack[ConfigureOptions],
+) -> StoreHandle:
     """Wire the store (and OTLP forwarding when configured) onto a tracer provider.
 
     Args:
@@ -92,14 +119,16 @@ def configure(
             ``PROVLOG_CONFIG`` file) when None.
         tracer_provider: the SDK provider to add the processors to; the pipeline picks
             (and installs) one when None.
-        overrides: setting values that beat ``settings`` and the environment, e.g.
-            ``database_url="sqlite:///provlog.db"``.
+        options: setting values that beat ``settings`` and the environment, e.g.
+            ``database_url="sqlite:///provlog.db"``, and how to run the store path, e.g.
+            ``drain="thread"`` (:class:`ConfigureOptions`).
 
     Returns:
-        the pipeline handle, with ``force_flush()`` and ``shutdown()``.
+        the store path's handle, with ``force_flush()`` and ``shutdown()``.
 
     Needs the ``store`` extra (``pip install otel-provlog[store]``): the pipeline is
     imported on this call, never by ``import otel_provlog``.
     """
     pipeline = importlib.import_module("otel_provlog.exporter.pipeline")
-    return pipeline.configure(settings, tracer_provider=tracer_provider, **overrides)
+    handle: StoreHandle = pipeline.configure(settings, tracer_provider=tracer_provider, **options)
+    return handle

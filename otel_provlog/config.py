@@ -16,7 +16,7 @@ import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypedDict, Unpack
 
 __all__ = [
     "AUTH_MODES",
@@ -26,6 +26,7 @@ __all__ = [
     "FALSE_WORDS",
     "TRACE_ID_FIELD",
     "TRUE_WORDS",
+    "SettingValues",
     "Settings",
     "is_disabled",
     "load_settings",
@@ -137,6 +138,21 @@ class Settings:
     its id (e.g. ``http://jaeger:16686/trace/{trace_id}``); no trace links when unset."""
 
 
+class SettingValues(TypedDict, total=False):
+    """Setting values given in code (``configure(database_url=...)``): :class:`Settings`' fields."""
+
+    enabled: bool
+    database_url: str
+    otlp_endpoint: str | None
+    event_retention: float
+    stale_after: float
+    spool_dir: str | None
+    auth: str
+    api_url: str | None
+    token: str | None
+    trace_url: str | None
+
+
 _PARSERS: Final[Mapping[str, Callable[..., Any]]] = {
     "enabled": parse_bool,
     "database_url": _text,
@@ -191,7 +207,9 @@ def is_disabled(environ: Mapping[str, str] | None = None) -> bool:
     return bool(raw.strip()) and not parse_bool(raw, name="PROVLOG_ENABLED")
 
 
-def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+def load_settings(
+    environ: Mapping[str, str] | None = None, **overrides: Unpack[SettingValues]
+) -> Settings:
     """Load the settings: explicit overrides, then environment, then file, then defaults.
 
     Explicit ``overrides`` beat the environment, which beats the ``PROVLOG_CONFIG`` file,

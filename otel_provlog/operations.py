@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, TypedDict, Unpack
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -20,7 +20,7 @@ from otel_provlog.plan import PlanLike, check_step_type, plan_steps
 from otel_provlog.spans import Owned, OwnerScope, end_span, record_error, record_marker
 from otel_provlog.tracer import get_tracer, logger
 
-__all__ = ["NOOP_OPERATION", "Operation", "operation", "start_operation"]
+__all__ = ["NOOP_OPERATION", "Operation", "OperationOptions", "operation", "start_operation"]
 
 
 class Operation(OwnerScope):
@@ -207,25 +207,21 @@ def operation(
     )
 
 
+class OperationOptions(TypedDict, total=False):
+    """The keyword arguments of :func:`operation` (and of :func:`start_operation`)."""
+
+    cluster_name: str | None
+    tenant_id: str | None
+    plan: PlanLike | None
+    tracer_provider: trace.TracerProvider | None
+
+
 def start_operation(
-    cluster_id: str,
-    step_type: str,
-    *,
-    cluster_name: str | None = None,
-    tenant_id: str | None = None,
-    plan: PlanLike | None = None,
-    tracer_provider: trace.TracerProvider | None = None,
+    cluster_id: str, step_type: str, **options: Unpack[OperationOptions]
 ) -> Operation:
     """Begin a cluster operation now, for code that cannot use ``with``.
 
     It is current in the calling context until :meth:`Operation.end`. The arguments are
     those of :func:`operation`.
     """
-    return operation(
-        cluster_id,
-        step_type,
-        cluster_name=cluster_name,
-        tenant_id=tenant_id,
-        plan=plan,
-        tracer_provider=tracer_provider,
-    ).start()
+    return operation(cluster_id, step_type, **options).start()

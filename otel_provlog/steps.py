@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Literal, Self, Unpack
+from typing import Any, Literal, Self, TypedDict, Unpack
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -31,6 +31,7 @@ from otel_provlog.tracer import get_tracer, is_recording, logger, tracer_for
 __all__ = [
     "NOOP_STEP",
     "Step",
+    "StepOptions",
     "check_total",
     "current_step",
     "innermost_explicit_step",
@@ -324,6 +325,51 @@ def step(
     Raises:
         ValueError: for a negative total, an unknown step type or an empty step name.
     """
+    return _new_step(
+        cluster_id,
+        step_name,
+        total,
+        step_type=step_type,
+        tenant_id=tenant_id,
+        tracer_provider=tracer_provider,
+    )
+
+
+class StepOptions(TypedDict, total=False):
+    """The keyword arguments of :func:`step` (and of :func:`start_step`)."""
+
+    step_type: str | None
+    tenant_id: str | None
+    tracer_provider: trace.TracerProvider | None
+
+
+def start_step(
+    cluster_id: str | None,
+    step_name: str,
+    total: int = 1,
+    *,
+    end_on_total: bool = False,
+    **options: Unpack[StepOptions],
+) -> Step:
+    """Begin a provisioning step now, for code that cannot use ``with``.
+
+    The arguments are those of :func:`step`; with ``end_on_total`` the step's span ends
+    as soon as ``total`` events were recorded (it still takes later events until it is
+    ended or replaced). End it with :meth:`Step.end`.
+    """
+    return _new_step(cluster_id, step_name, total, end_on_total=end_on_total, **options).start()
+
+
+def _new_step(
+    cluster_id: str | None,
+    step_name: str,
+    total: int,
+    *,
+    end_on_total: bool = False,
+    step_type: str | None = None,
+    tenant_id: str | None = None,
+    tracer_provider: trace.TracerProvider | None = None,
+) -> Step:
     check_total(total)
     if step_type is not None:
         check_step_type(step_type)
@@ -332,36 +378,15 @@ def step(
     if not is_recording():
         return NOOP_STEP
     tracer = None if tracer_provider is None else tracer_for(tracer_provider)
-    return Step(tracer, cluster_id, step_name, total, step_type=step_type, tenant_id=tenant_id)
-
-
-def start_step(
-    cluster_id: str | None,
-    step_name: str,
-    total: int = 1,
-    *,
-    step_type: str | None = None,
-    tenant_id: str | None = None,
-    end_on_total: bool = False,
-    tracer_provider: trace.TracerProvider | None = None,
-) -> Step:
-    """Begin a provisioning step now, for code that cannot use ``with``.
-
-    The arguments are those of :func:`step`; with ``end_on_total`` the step's span ends
-    as soon as ``total`` events were recorded (it still takes later events until it is
-    ended or replaced). End it with :meth:`Step.end`.
-    """
-    made = step(
+    return Step(
+        tracer,
         cluster_id,
         step_name,
         total,
         step_type=step_type,
         tenant_id=tenant_id,
-        tracer_provider=tracer_provider,
+        end_on_total=end_on_total,
     )
-    if made is not NOOP_STEP:
-        made.end_on_total = end_on_total
-    return made.start()
 
 
 def current_step(cluster_id: str | None = None) -> Step | None:

@@ -159,6 +159,19 @@ def backend(database_factory: DatabaseFactory) -> str:
     return database_factory.backend
 
 
+UNREACHABLE_URLS = {
+    "sqlite": "sqlite:////nonexistent-dir/provlog.db",
+    "postgresql": "postgresql+psycopg://postgres@127.0.0.1:9/none?connect_timeout=2",
+    "mariadb": "mysql+pymysql://root@127.0.0.1:9/none?connect_timeout=2",
+}
+
+
+@pytest.fixture
+def unreachable_url(backend: str) -> str:
+    """The URL of a store of the test's backend that does not answer (nothing listens)."""
+    return UNREACHABLE_URLS[backend]
+
+
 REFUSED_INSTANCE = "refused-by-the-database"
 """The instance id whose events the ``refusing_store`` fixture's database refuses."""
 _REFUSAL = {

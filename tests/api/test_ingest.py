@@ -270,18 +270,13 @@ def test_a_span_the_database_refuses_is_partial_success(
 
 
 def test_ingest_answers_503_only_while_the_database_is_down(
-    database_url: str, backend: str
+    database_url: str, unreachable_url: str
 ) -> None:
     """A store that does not answer is a 503 with Retry-After; nothing is set aside."""
     from tests.api.conftest import make_app
 
-    down = {
-        "sqlite": "sqlite:////nonexistent-dir/provlog.db",
-        "postgresql": "postgresql+psycopg://postgres@127.0.0.1:9/none?connect_timeout=2",
-        "mariadb": "mysql+pymysql://root@127.0.0.1:9/none?connect_timeout=2",
-    }[backend]
     app = make_app(database_url)
-    app.config["PROVLOG_DATABASE_URL"] = down
+    app.config["PROVLOG_DATABASE_URL"] = unreachable_url
     served = _with_ingest(app)
     try:
         response = (

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
 import otel_provlog
 from otel_provlog.exporter.database import session_factory
 from otel_provlog.exporter.records import record_from_span
 from otel_provlog.exporter.writer import write_records
+from otel_provlog.testing import capture_spans
 
 PLAN = ["Launching instances", "Waiting for ssh", "Configuring"]
 
 
 def _store_ended(engine, exporter, *, without=None):
     """Write every span ended so far but those of kind ``without``; return their records."""
-    records = [record_from_span(span) for span in exporter.get_finished_spans()]
+    records = [record_from_span(span) for span in exporter.spans()]
     kept = [r for r in records if r is not None and r["kind"] != without]
     with session_factory(engine).begin() as session:
         write_records(session, kept)
@@ -25,9 +22,8 @@ def _store_ended(engine, exporter, *, without=None):
 
 def test_the_cluster_shows_its_running_operation_and_plan(client, engine):
     """While it runs, the cluster has its name and status, the operation its plan and steps."""
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    exporter = capture_spans()
+    provider = exporter.tracer_provider
     operation = otel_provlog.start_operation(
         "c-1", "creating", cluster_name="demo", tenant_id="t-1", plan=PLAN, tracer_provider=provider
     )
@@ -61,9 +57,8 @@ def test_the_cluster_shows_its_running_operation_and_plan(client, engine):
 
 def test_an_operation_without_marker_appears_when_it_ends(client, engine):
     """Spans from an SDK without the marker: no operation until its span is stored."""
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    exporter = capture_spans()
+    provider = exporter.tracer_provider
     operation = otel_provlog.start_operation(
         "c-1", "creating", cluster_name="demo", tenant_id="t-1", plan=PLAN, tracer_provider=provider
     )

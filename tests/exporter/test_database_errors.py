@@ -20,14 +20,19 @@ def _failure(engine, statement, **params):
     return caught.value
 
 
+INSERT_CLUSTER = (
+    "INSERT INTO clusters (id, status, created_at, updated_at) VALUES (:id, 'Unknown', :now, :now)"
+)
+
+
+def _add_cluster(engine, cluster_id):
+    with engine.begin() as connection:
+        connection.execute(text(INSERT_CLUSTER), {"id": cluster_id, "now": NOW})
+
+
 def _insert_cluster(engine, cluster_id):
-    return _failure(
-        engine,
-        "INSERT INTO clusters (id, status, created_at, updated_at)"
-        " VALUES (:id, 'Unknown', :now, :now)",
-        id=cluster_id,
-        now=NOW,
-    )
+    """The error inserting the cluster ``cluster_id`` raises."""
+    return _failure(engine, INSERT_CLUSTER, id=cluster_id, now=NOW)
 
 
 def test_values_the_backend_refuses_are_refused(engine, backend):
@@ -46,14 +51,7 @@ def test_values_the_backend_refuses_are_refused(engine, backend):
 
 def test_broken_constraints_are_conflicts(engine):
     """A duplicate key or a missing parent row is a conflict: a race, or the data if it lasts."""
-    with engine.begin() as connection:
-        connection.execute(
-            text(
-                "INSERT INTO clusters (id, status, created_at, updated_at)"
-                " VALUES ('c-1', 'Unknown', :now, :now)"
-            ),
-            {"now": NOW},
-        )
+    _add_cluster(engine, "c-1")
     assert classify(_insert_cluster(engine, "c-1")) is Failure.CONFLICT
     orphan = _failure(
         engine,
@@ -65,29 +63,17 @@ def test_broken_constraints_are_conflicts(engine):
     assert classify(orphan) is Failure.CONFLICT
 
 
-def test_a_missing_table_or_server_is_unavailable(engine, backend):
+def test_a_missing_table_or_server_is_unavailable(engine, unreachable_url):
     """What no data can fix is the database being unavailable."""
     assert classify(_failure(engine, "SELECT * FROM no_such_table")) is Failure.UNAVAILABLE
-    down = {
-        "sqlite": "sqlite:////nonexistent-dir/provlog.db",
-        "postgresql": "postgresql+psycopg://postgres@127.0.0.1:9/none?connect_timeout=2",
-        "mariadb": "mysql+pymysql://root@127.0.0.1:9/none?connect_timeout=2",
-    }[backend]
-    nowhere = create_engine(down)
+    nowhere = create_engine(unreachable_url)
     assert classify(_failure(nowhere, "SELECT 1")) is Failure.UNAVAILABLE
     nowhere.dispose()
 
 
 def test_a_lock_held_too_long_is_busy(engine, database_url, backend):
     """A lock another transaction holds past the wait limit is busy: tried again later."""
-    with engine.begin() as connection:
-        connection.execute(
-            text(
-                "INSERT INTO clusters (id, status, created_at, updated_at)"
-                " VALUES ('c-1', 'Unknown', :now, :now)"
-            ),
-            {"now": NOW},
-        )
+    _add_cluster(engine, "c-1")
     impatient = {
         "sqlite": "PRAGMA busy_timeout = 0",
         "postgresql": "SET lock_timeout = '50ms'",

@@ -7,9 +7,6 @@ import dataclasses
 import random
 
 import pytest
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from otel_provlog import attributes as attr
 from otel_provlog.exporter import queries
@@ -17,6 +14,7 @@ from otel_provlog.exporter.database import session_factory
 from otel_provlog.exporter.progress import StepProgress, progress_from_records
 from otel_provlog.exporter.records import record_from_span
 from otel_provlog.exporter.writer import write_records
+from otel_provlog.testing import capture_spans
 
 PLAN = ["Launch instances", "Wait for ssh", "Configure"]
 
@@ -36,9 +34,8 @@ def _records(*, operation_marker=False):
 
     With ``operation_marker`` each operation begins with its ``operation.start`` marker.
     """
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    exporter = capture_spans()
+    provider = exporter.tracer_provider
     tracer = provider.get_tracer("test")
     for cluster, steps in (("c-1", PLAN), ("c-2", PLAN[:2])):
         base = {attr.CLUSTER_ID: cluster, attr.TENANT_ID: "t-1", attr.STEP_TYPE: "creating"}
@@ -57,7 +54,7 @@ def _records(*, operation_marker=False):
                         fail = name == "Wait for ssh" and n == 2
                         with contextlib.suppress(OSError):
                             _event(tracer, cluster, f"{cluster}-{n}", fail=fail)
-    spans = exporter.get_finished_spans()
+    spans = exporter.spans()
     provider.shutdown()
     records = [record_from_span(span) for span in spans]
     # Without c-2's last step span and its operation: that run is still going.

@@ -7,9 +7,6 @@ import json
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Status, StatusCode
 
 from otel_provlog import attributes as attr
@@ -20,6 +17,7 @@ from otel_provlog.exporter.records import (
     record_from_span,
     spool_line,
 )
+from otel_provlog.testing import capture_spans
 
 CLUSTER = {attr.CLUSTER_ID: "c-1", attr.TENANT_ID: "t-1"}
 STEP = {**CLUSTER, attr.STEP_NAME: "Wait for ssh", attr.STEP_TYPE: "creating", attr.STEP_TOTAL: 2}
@@ -28,11 +26,8 @@ STEP = {**CLUSTER, attr.STEP_NAME: "Wait for ssh", attr.STEP_TYPE: "creating", a
 @pytest.fixture
 def spans():
     """A tracer and the list of the spans it ended, in order."""
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    yield provider.get_tracer("test"), exporter.get_finished_spans
-    provider.shutdown()
+    with capture_spans() as captured:
+        yield captured.tracer_provider.get_tracer("test"), captured.spans
 
 
 def _failing_event(tracer, attributes):
@@ -200,9 +195,8 @@ def test_the_spool_line_is_the_encoded_record_byte_for_byte(
     kind, name, extra, other, description, failure, child
 ):
     """The instrumented thread's fast line is exactly encode_record(record_from_span(span))."""
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    exporter = capture_spans()
+    provider = exporter.tracer_provider
     tracer = provider.get_tracer("test")
     attributes = {**other, **extra, attr.SPAN_KIND: kind}
     with tracer.start_as_current_span("parent"):
@@ -214,7 +208,7 @@ def test_the_spool_line_is_the_encoded_record_byte_for_byte(
     if description is not None:
         span.set_status(Status(StatusCode.ERROR, description))
     span.end()
-    ended = exporter.get_finished_spans()[-1]
+    ended = exporter.spans()[-1]
     record = record_from_span(ended)
     found = spool_line(ended)
     assert record is not None

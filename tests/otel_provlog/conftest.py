@@ -7,24 +7,22 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from otel_provlog import attributes
+from otel_provlog.testing import SpanCapture, capture_spans
 
 
 class Spans:
-    """The ended spans of one test, with lookups by kind and by parent."""
+    """The ended spans of one test (a :class:`~otel_provlog.testing.SpanCapture`), with lookups.
 
-    def __init__(self, exporter: InMemorySpanExporter) -> None:
-        self.exporter = exporter
+    Calling it returns the spans (of one ``provisioning.span`` kind when given).
+    """
+
+    def __init__(self, captured: SpanCapture) -> None:
+        self.captured = captured
 
     def __call__(self, kind: str | None = None) -> list[ReadableSpan]:
         """Return the ended spans (of one ``provisioning.span`` kind when given)."""
-        found = list(self.exporter.get_finished_spans())
-        if kind is None:
-            return found
-        return [s for s in found if attrs(s).get(attributes.SPAN_KIND) == kind]
+        return self.captured.spans(kind)
 
     def one(self, kind: str) -> ReadableSpan:
         """Return the only span of ``kind``."""
@@ -39,12 +37,7 @@ class Spans:
 
     def children(self, parent: ReadableSpan, kind: str | None = None) -> list[ReadableSpan]:
         """Return the spans whose parent is ``parent``."""
-        assert parent.context is not None
-        return [
-            s
-            for s in self(kind)
-            if s.parent is not None and s.parent.span_id == parent.context.span_id
-        ]
+        return self.captured.children(parent, kind)
 
 
 def attrs(span: ReadableSpan) -> dict[str, object]:
@@ -63,24 +56,22 @@ def _recording_on(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def exporter() -> InMemorySpanExporter:
-    """Keep ended spans in memory."""
-    return InMemorySpanExporter()
+def captured() -> Iterator[SpanCapture]:
+    """Ended spans kept in memory, as the project offers its users to test with."""
+    with capture_spans() as capture:
+        yield capture
 
 
 @pytest.fixture
-def provider(exporter: InMemorySpanExporter) -> Iterator[TracerProvider]:
-    """An SDK tracer provider exporting synchronously to ``exporter``; never the global one."""
-    tracer_provider = TracerProvider()
-    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
-    yield tracer_provider
-    tracer_provider.shutdown()
+def provider(captured: SpanCapture) -> TracerProvider:
+    """An SDK tracer provider exporting synchronously to memory; never the global one."""
+    return captured.tracer_provider
 
 
 @pytest.fixture
-def spans(exporter: InMemorySpanExporter) -> Spans:
+def spans(captured: SpanCapture) -> Spans:
     """The spans ended so far, with lookups."""
-    return Spans(exporter)
+    return Spans(captured)
 
 
 @pytest.fixture

@@ -151,3 +151,14 @@ def test_trace_url_is_a_template_with_the_trace_id():
     assert load_settings({}).trace_url is None
     with pytest.raises(ValueError, match="PROVLOG_TRACE_URL"):
         load_settings({"PROVLOG_TRACE_URL": "http://jaeger:16686/trace/"})
+
+
+def test_the_typed_setting_values_name_every_setting():
+    """configure(**values) is typed by SettingValues: it must name every Settings field."""
+    import dataclasses
+    import typing
+
+    from otel_provlog.config import Settings, SettingValues
+
+    fields = {field.name: field.type for field in dataclasses.fields(Settings)}
+    assert set(typing.get_type_hints(SettingValues)) == set(fields)

@@ -23,7 +23,16 @@ def test_user_manual_snippet_runs() -> None:
 
 
 def test_configure_passes_its_arguments_through() -> None:
-    """configure() takes settings, a provider and overrides, the pipeline's signature."""
+    """configure() takes settings, a provider and options the pipeline knows, all typed."""
+    import typing
+
+    from otel_provlog.config import SettingValues
+    from otel_provlog.exporter import pipeline
+
     parameters = inspect.signature(otel_provlog.configure).parameters
-    assert list(parameters) == ["settings", "tracer_provider", "overrides"]
+    assert list(parameters) == ["settings", "tracer_provider", "options"]
     assert parameters["tracer_provider"].kind is inspect.Parameter.KEYWORD_ONLY
+    run_options = set(typing.get_type_hints(otel_provlog.ConfigureOptions)) - set(
+        typing.get_type_hints(SettingValues)
+    )
+    assert run_options <= set(inspect.signature(pipeline.configure).parameters)

@@ -9,12 +9,11 @@ from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 
 import otel_provlog
 from otel_provlog import attributes as a
+from otel_provlog.testing import capture_spans
 
 
 def test_inject_writes_the_step_traceparent(provider: TracerProvider, cluster_id: str) -> None:
@@ -39,9 +38,8 @@ def test_remote_event_is_child_of_the_step(
     provider: TracerProvider, spans: Any, cluster_id: str
 ) -> None:
     """An agent with its own provider reports an event under the shipped step."""
-    agent_exporter = InMemorySpanExporter()
-    agent = TracerProvider()
-    agent.add_span_processor(SimpleSpanProcessor(agent_exporter))
+    agent_side_spans = capture_spans()
+    agent = agent_side_spans.tracer_provider
     with otel_provlog.step(cluster_id, "Remote", tracer_provider=provider) as s:
         carrier = dict(otel_provlog.inject_step(s))
 
@@ -58,7 +56,7 @@ def test_remote_event_is_child_of_the_step(
 
     with pytest.raises(RuntimeError):
         agent_side()
-    [event] = agent_exporter.get_finished_spans()
+    [event] = agent_side_spans.spans()
     step = spans.one(a.SPAN_STEP)
     assert event.parent is not None
     assert (event.parent.span_id, event.context.trace_id) == (

@@ -6,13 +6,12 @@ from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 
 import otel_provlog
 from otel_provlog import attributes as a
 from otel_provlog.ids import span_row_id
+from otel_provlog.testing import capture_spans
 
 
 def test_operation_step_event_tree(provider: TracerProvider, spans: Any, cluster_id: str) -> None:
@@ -300,15 +299,14 @@ def test_bad_arguments_raise_value_error(
 
 def test_event_provider_override(provider: TracerProvider, spans: Any, cluster_id: str) -> None:
     """An event can be recorded through another provider than its step's."""
-    other = TracerProvider()
-    memory = InMemorySpanExporter()
-    other.add_span_processor(SimpleSpanProcessor(memory))
+    memory = capture_spans()
+    other = memory.tracer_provider
     with (
         otel_provlog.step(cluster_id, "Split", tracer_provider=provider) as s,
         s.event(instance_id="i-1", tracer_provider=other),
     ):
         pass
-    [event] = memory.get_finished_spans()
+    [event] = memory.spans()
     assert event.parent is not None
     assert event.parent.span_id == spans.one(a.SPAN_STEP).context.span_id
     assert spans(a.SPAN_EVENT) == []
