@@ -14,6 +14,7 @@ The test suite runs the check (``tests/docs/test_gen_reference.py``).
 from __future__ import annotations
 
 import argparse
+import difflib
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -208,6 +209,11 @@ def main(argv: list[str] | None = None) -> int:
         outdated = stale(expected)
         for path in outdated:
             print(f"{path} is stale: run python docs/gen_reference.py", file=sys.stderr)
+            old = path.read_text(encoding="utf-8") if path.exists() else ""
+            diff = difflib.unified_diff(
+                old.splitlines(True), expected[path].splitlines(True), str(path), "expected"
+            )
+            sys.stderr.writelines(diff)
         return 1 if outdated else 0
     REFERENCE.mkdir(exist_ok=True)
     for path, text in expected.items():

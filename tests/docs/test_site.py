@@ -58,10 +58,19 @@ def test_a_broken_link_fails_the_build(tmp_path):
 
 
 def test_the_generated_references_are_current():
-    """docs/reference/*.md match the OpenAPI document and the commands of this version."""
-    generator = _generator()
-    stale = generator.stale(generator.references())
-    assert not stale, f"stale: {stale}; regenerate with: python docs/gen_reference.py"
+    """docs/reference/*.md match the OpenAPI document and the commands of this version.
+
+    Checked in a process of its own, as a developer runs it: click keeps state on command
+    objects that other tests' invocations change.
+    """
+    result = subprocess.run(
+        [sys.executable, str(DOCS / "gen_reference.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=BUILD_SECONDS,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
 
 
 def test_the_references_name_every_endpoint_and_command():
