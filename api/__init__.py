@@ -12,7 +12,9 @@ Endpoints (every body is JSON; see ``/openapi.json``):
 - ``GET /v1.1/<tenant_id>/clusters[/<cluster_id>[/progress]]``: Sahara's v1.1 paths;
 - ``GET /v2/clusters[/<cluster_id>]``: Sahara's v2 paths (``project_id``, strict params);
 - ``GET /v2/clusters/<cluster_id>/{steps,events,failures}``: drilling down;
-- ``GET /openapi.json`` and ``GET /healthz``.
+- ``GET /openapi.json`` and ``GET /healthz``;
+- the web page (HTML): ``/``, ``/clusters/<cluster_id>``,
+  ``/clusters/<cluster_id>/instances/<instance_id>`` (:mod:`otel_provlog.api.pages`).
 
 Authentication is described in :mod:`otel_provlog.api.auth`. The API only reads: its
 engine is read-only at the database.
@@ -20,7 +22,7 @@ engine is read-only at the database.
 
 from __future__ import annotations
 
-import os
+import hashlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -51,7 +53,7 @@ def create_app(
     Raises:
         ValueError: for an unknown authentication mode or a malformed token table.
     """
-    from otel_provlog.api import clusters, events, ingest, meta, sahara_v2
+    from otel_provlog.api import clusters, events, ingest, meta, pages, sahara_v2
     from otel_provlog.api.auth import Authenticator, install_auth
     from otel_provlog.api.database import create_reader_engine, install_database
     from otel_provlog.api.errors import install_error_handlers
@@ -62,24 +64,39 @@ def create_app(
         PROVLOG_AUTH=settings.auth,
         PROVLOG_DATABASE_URL=settings.database_url,
         PROVLOG_TRACE_URL=settings.trace_url,
-        PROVLOG_API_TOKENS=os.environ.get("PROVLOG_API_TOKENS", ""),
-        PROVLOG_API_TOKENS_FILE=os.environ.get("PROVLOG_API_TOKENS_FILE", ""),
+        PROVLOG_API_TOKENS=settings.api_tokens or "",
+        PROVLOG_API_TOKENS_FILE=settings.api_tokens_file or "",
         MAX_CONTENT_LENGTH=16 * 1024 * 1024,
+        SECRET_KEY=settings.secret_key,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_NAME="provlog_session",
     )
     if test_config is not None:
         app.config.update(test_config)
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    authenticator = Authenticator.from_environ(
+    authenticator = Authenticator.from_tables(
         app.config["PROVLOG_AUTH"],
-        {
-            "PROVLOG_API_TOKENS": app.config["PROVLOG_API_TOKENS"],
-            "PROVLOG_API_TOKENS_FILE": app.config["PROVLOG_API_TOKENS_FILE"],
-        },
+        tokens=app.config["PROVLOG_API_TOKENS"],
+        tokens_file=app.config["PROVLOG_API_TOKENS_FILE"],
     )
+    if not app.config["SECRET_KEY"]:
+        app.config["SECRET_KEY"] = _derived_secret(authenticator)
     install_error_handlers(app)
     install_auth(app, authenticator)
     install_database(app, engine or create_reader_engine(app.config["PROVLOG_DATABASE_URL"]))
     for blueprint in (clusters.blueprint, sahara_v2.blueprint, events.blueprint, meta.blueprint):
         app.register_blueprint(blueprint)
     app.register_blueprint(ingest.blueprint)
+    app.register_blueprint(pages.blueprint)
     return app
+
+
+def _derived_secret(authenticator: Any) -> str:
+    """Return the page's cookie key when ``PROVLOG_SECRET_KEY`` is unset.
+
+    It is derived from the token table (SHA-256 hashes known to the server only), so every
+    worker of ``provlog serve`` signs alike; changing the tokens signs every browser out.
+    """
+    table = ",".join(sorted(authenticator.tokens))
+    return hashlib.sha256(f"provlog page cookie\n{table}".encode()).hexdigest()

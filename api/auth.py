@@ -27,7 +27,6 @@ than ``admin`` and ``writer`` (Keystone's ``member``, ``reader``...) reads its o
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import tomllib
 from collections.abc import Mapping
@@ -175,16 +174,14 @@ class Authenticator:
         self.tokens = dict(tokens or {})
 
     @classmethod
-    def from_environ(cls, mode: str, environ: Mapping[str, str] | None = None) -> Authenticator:
-        """Build the authenticator of ``mode``, reading tokens from the environment."""
-        env = os.environ if environ is None else environ
-        tokens: dict[str, Principal] = {}
+    def from_tables(cls, mode: str, *, tokens: str = "", tokens_file: str = "") -> Authenticator:
+        """Build the authenticator of ``mode`` from ``PROVLOG_API_TOKENS``' text and file."""
+        found: dict[str, Principal] = {}
         if mode == "tokens":
-            path = env.get("PROVLOG_API_TOKENS_FILE", "").strip()
-            if path:
-                tokens.update(read_tokens_file(path))
-            tokens.update(parse_tokens(env.get("PROVLOG_API_TOKENS", "")))
-        return cls(mode, tokens)
+            if tokens_file.strip():
+                found.update(read_tokens_file(tokens_file.strip()))
+            found.update(parse_tokens(tokens))
+        return cls(mode, found)
 
     def authenticate(self, headers: HeaderSource) -> Principal:
         """Return the caller behind ``headers``.
@@ -255,10 +252,19 @@ def require_write() -> Principal:
 
 
 def install_auth(app: Flask, authenticator: Authenticator) -> None:
-    """Authenticate every request to ``app`` but the public ones (health, OpenAPI)."""
+    """Authenticate every request to ``app`` but the public ones (health, OpenAPI).
+
+    The web page's blueprint (``pages``) authenticates its own requests with the same
+    ``authenticator`` (kept in ``app.extensions["provlog_auth"]``), also from a sign-in.
+    """
+    app.extensions["provlog_auth"] = authenticator
 
     def _authenticate() -> None:
-        if request.endpoint in _PUBLIC_ENDPOINTS or request.endpoint is None:
+        if (
+            request.endpoint in _PUBLIC_ENDPOINTS
+            or request.endpoint is None
+            or request.blueprint == "pages"
+        ):
             g.principal = None
             return
         g.principal = authenticator.authenticate(request.headers)

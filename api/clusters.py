@@ -14,7 +14,7 @@ from typing import Any
 
 from flask import Blueprint, current_app
 
-from otel_provlog.api import documents, params, serialize
+from otel_provlog.api import documents, listing, params, serialize
 from otel_provlog.api.auth import Principal, require_read
 from otel_provlog.api.database import read_session
 from otel_provlog.api.errors import not_found
@@ -35,46 +35,11 @@ def _caller(tenant_id: str) -> tuple[Principal, str, bool]:
     return principal, tenant_id, principal.is_admin or principal.tenant_id == tenant_id
 
 
-def cluster_filter() -> queries.ClusterFilter:
-    """Return the cluster filters of the current request."""
-    return queries.ClusterFilter(
-        statuses=params.choices("status"),
-        name=params.text("name"),
-        created_after=params.timestamp("created_after"),
-        created_before=params.timestamp("created_before"),
-    )
-
-
-def cluster_page(tenant_id: str | None, *, tenant_key: str, allowed: bool = True) -> dict[str, Any]:
-    """Return the current request's page of clusters (of ``tenant_id`` when given)."""
-    wanted, sort = cluster_filter(), params.sort_by(queries.CLUSTER_SORT_KEYS)
-    limit, marker = params.limit(), params.marker()
-    if not allowed:
-        if marker is not None:
-            raise not_found(marker=marker)
-        return {"clusters": []}
-    session = read_session()
-    try:
-        page = queries.page_clusters(
-            session, tenant_id=tenant_id, filters=wanted, sort=sort, limit=limit, marker=marker
-        )
-    except queries.MarkerNotFoundError:
-        raise not_found(marker=marker or "") from None
-    items = documents.cluster_summaries(
-        session,
-        page.items,
-        tenant_key=tenant_key,
-        now=utcnow(),
-        trace_url=current_app.config["PROVLOG_TRACE_URL"],
-    )
-    return documents.page_body("clusters", items, page, marker_given=marker is not None)
-
-
 @blueprint.get("/clusters")
 def list_clusters(tenant_id: str) -> dict[str, Any]:
     """List the tenant's clusters (filters: name, status, creation window; paginated)."""
     _principal, tenant_id, allowed = _caller(tenant_id)
-    return cluster_page(tenant_id, tenant_key="tenant_id", allowed=allowed)
+    return listing.cluster_page(tenant_id, tenant_key="tenant_id", allowed=allowed)
 
 
 @blueprint.get("/clusters/<cluster_id>")

@@ -1,9 +1,11 @@
 """Errors as JSON, in Sahara's shape, for every failure a request can meet.
 
 Every error body is ``{"error_code": <HTTP status>, "error_name": <NAME>, "error_message":
-<text>, "request_id": <id>}``. An unexpected exception becomes a 500 whose body carries the
-request id and an ``error_id`` that is also written, with the traceback, to the log; the
-traceback itself never leaves the server.
+<text>, "request_id": <id>}``. A store that does not answer (connection refused or lost,
+locked, schema missing) is a 503 ``SERVICE_UNAVAILABLE`` with ``Retry-After``, logged in
+one line. An unexpected exception becomes a 500 whose body carries the request id and an
+``error_id`` that is also written, with the traceback, to the log; the traceback itself
+never leaves the server.
 """
 
 from __future__ import annotations
@@ -14,13 +16,17 @@ import uuid
 from typing import Any, Final
 
 from flask import Flask, Response, g, jsonify, request
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
+
+from otel_provlog.exporter.database_errors import Failure, classify
 
 __all__ = [
     "REQUEST_ID_HEADER",
     "ApiError",
     "error_response",
     "install_error_handlers",
+    "log_unexpected",
     "not_found",
     "request_id",
 ]
@@ -115,7 +121,8 @@ def _on_http_exception(error: HTTPException) -> Response:
     return response
 
 
-def _on_unexpected(error: Exception) -> Response:
+def log_unexpected(error: Exception) -> str:
+    """Log an unexpected exception with its traceback; return the error id it is logged under."""
     error_id = str(uuid.uuid4())
     logger.error(
         "unexpected error: error_id=%s request_id=%s %s %s",
@@ -125,12 +132,32 @@ def _on_unexpected(error: Exception) -> Response:
         request.path,
         exc_info=error,
     )
+    return error_id
+
+
+def _on_unexpected(error: Exception) -> Response:
+    error_id = log_unexpected(error)
     return error_response(
         500,
         "INTERNAL_SERVER_ERROR",
         f"Internal Server Error (error id {error_id})",
         error_id=error_id,
     )
+
+
+def _on_database_error(error: SQLAlchemyError) -> Response:
+    if classify(error) not in (Failure.UNAVAILABLE, Failure.BUSY):
+        return _on_unexpected(error)
+    logger.warning(
+        "the store does not answer: request_id=%s %s %s: %s",
+        request_id(),
+        request.method,
+        request.path,
+        " ".join(str(getattr(error, "orig", None) or error).split()),
+    )
+    response = error_response(503, "SERVICE_UNAVAILABLE", "The store does not answer")
+    response.headers["Retry-After"] = "5"
+    return response
 
 
 def _add_request_id(response: Response) -> Response:
@@ -144,5 +171,6 @@ def install_error_handlers(app: Flask) -> None:
     """Make every error of ``app`` a JSON body and tag every response with its request id."""
     app.register_error_handler(ApiError, _on_api_error)
     app.register_error_handler(HTTPException, _on_http_exception)
+    app.register_error_handler(SQLAlchemyError, _on_database_error)
     app.register_error_handler(Exception, _on_unexpected)
     app.after_request(_add_request_id)

@@ -25,18 +25,12 @@ from otel_provlog.api.auth import Principal, require_read
 from otel_provlog.api.database import read_session
 from otel_provlog.api.errors import not_found
 from otel_provlog.exporter import failure_groups, queries
-from otel_provlog.exporter.models import Cluster, StepStatus, utcnow
+from otel_provlog.exporter.models import RUN_STATUSES, Cluster, utcnow
 
 __all__ = ["blueprint"]
 
 blueprint = Blueprint("events", __name__, url_prefix="/v2/clusters/<cluster_id>")
 
-STEP_STATUSES = (
-    StepStatus.RUNNING,
-    StepStatus.SUCCESSFUL,
-    StepStatus.FAILED,
-    StepStatus.INTERRUPTED,
-)
 _WINDOW = ("created_after", "created_before")
 _STEP_PARAMS = ("status", "step_type", "step_name", "successful", "operation_id", *_WINDOW)
 _EVENT_PARAMS = ("provision_step", "node_group_id", "instance_id", "successful", *_WINDOW)
@@ -85,7 +79,7 @@ def list_steps(cluster_id: str) -> dict[str, Any]:
     params.check_allowed("steps", _STEP_PARAMS)
     given, successful = params.tristate("successful")
     wanted = queries.StepFilter(
-        statuses=params.choices("status", STEP_STATUSES),
+        statuses=params.choices("status", RUN_STATUSES),
         step_types=params.choices("step_type", attributes.STEP_TYPES),
         step_name=params.text("step_name"),
         successful=successful,

@@ -10,7 +10,6 @@ import copy
 from functools import cache
 from typing import Any, Final
 
-from otel_provlog.api.events import STEP_STATUSES
 from otel_provlog.api.openapi_schemas import (
     ID,
     NO_COMMA,
@@ -24,6 +23,7 @@ from otel_provlog.api.openapi_schemas import (
 )
 from otel_provlog.api.params import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from otel_provlog.attributes import STEP_TYPES
+from otel_provlog.exporter.models import RUN_STATUSES
 from otel_provlog.exporter.queries import CLUSTER_SORT_KEYS, EVENT_SORT_KEYS, STEP_SORT_KEYS
 
 __all__ = ["openapi_document"]
@@ -88,7 +88,7 @@ _EVENT_FILTERS = [
     _list_query("node_group_id", "Only events of these node groups."),
     _list_query("instance_id", "Only events of these instances."),
 ]
-_ERRORS = (400, 401, 403, 404, 500)
+_ERRORS = (400, 401, 403, 404, 500, 503)
 
 
 def _operation(summary: str, params: list[Json], body: str, tag: str) -> Json:
@@ -114,7 +114,7 @@ def _paths() -> Json:
         *_pagination(CLUSTER_SORT_KEYS),
     ]
     step_filters = [
-        _list_query("status", "Only steps in these statuses.", list(STEP_STATUSES)),
+        _list_query("status", "Only steps in these statuses.", list(RUN_STATUSES)),
         _list_query("step_type", "Only steps of these types.", list(STEP_TYPES)),
         _query("step_name", "Only steps of this name."),
         _query(

@@ -14,9 +14,8 @@ from typing import Any
 
 from flask import Blueprint, current_app
 
-from otel_provlog.api import documents, params
+from otel_provlog.api import documents, listing, params
 from otel_provlog.api.auth import require_read
-from otel_provlog.api.clusters import cluster_page
 from otel_provlog.api.database import read_session
 from otel_provlog.exporter.models import utcnow
 
@@ -38,7 +37,7 @@ def list_clusters() -> dict[str, Any]:
     if wanted is not None:
         allowed = tenant is None or wanted == tenant
         tenant = wanted
-    return cluster_page(tenant, tenant_key="project_id", allowed=allowed)
+    return listing.cluster_page(tenant, tenant_key="project_id", allowed=allowed)
 
 
 @blueprint.get("/clusters/<cluster_id>")

@@ -80,6 +80,8 @@ RowMap = dict[str, Any]
 """The column values of one row."""
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_LATEST_NS: Final = (datetime.max.replace(tzinfo=UTC) - _EPOCH) // timedelta(microseconds=1) * 1000
+"""Nanoseconds of the latest time a datetime holds: later ones are out of range."""
 _HEX: Final = "0123456789abcdef"
 
 
@@ -215,6 +217,8 @@ def _hex_id(value: object, length: int, what: str) -> str:
 
 def _time(record: Mapping[str, Any], key: str) -> tuple[int, datetime]:
     value = record.get(key)
+    if type(value) is int and 0 < value < _LATEST_NS:  # as spooled: most records
+        return value, to_datetime(value)
     if isinstance(value, str) and value.isdigit():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -272,9 +276,11 @@ def _failure_text(
 ) -> tuple[str | None, str | None]:
     """Return an event's ``event_info`` and ``stacktrace``, each from its own fields."""
     exception = record.get("exception")
+    info = attributes.get(attr.EVENT_INFO)
+    if exception is None and info is None and not failed:  # most events
+        return None, None
     if not isinstance(exception, Mapping):
         exception = {}
-    info = attributes.get(attr.EVENT_INFO)
     if info is None and failed:
         info = exception.get("message") or exception.get("type") or record.get("status_message")
     stacktrace = bound_text(exception.get("stacktrace"), STACKTRACE_LIMIT)

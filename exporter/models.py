@@ -51,6 +51,7 @@ __all__ = [
     "NAME_LENGTH",
     "REASON_LENGTH",
     "ROW_ID_LENGTH",
+    "RUN_STATUSES",
     "SPAN_ID_LENGTH",
     "STATUS_LENGTH",
     "STEP_NAME_LENGTH",
@@ -214,6 +215,14 @@ class RunStatus:
     INTERRUPTED: Final = "interrupted"
     """Its process ended without ending it, or it had no news within the staleness window."""
 
+
+RUN_STATUSES: Final = (
+    RunStatus.RUNNING,
+    RunStatus.SUCCESSFUL,
+    RunStatus.FAILED,
+    RunStatus.INTERRUPTED,
+)
+"""Every value of :class:`RunStatus`."""
 
 StepStatus = RunStatus
 """The statuses of a step: :class:`RunStatus`."""

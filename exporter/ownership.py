@@ -86,23 +86,12 @@ class _Claim:
     trace_id: str
     own: SpanKey
     parent: SpanKey | None
-    updates: bool
-    """Whether it may update a stored row at its own span id (not an event)."""
-
-    @property
-    def keys(self) -> tuple[SpanKey, ...]:
-        """Its own span id and its parent's."""
-        return (self.own,) if self.parent is None else (self.own, self.parent)
-
-    @property
-    def reaches(self) -> tuple[SpanKey, ...]:
-        """The span ids of the stored operations and steps it may change or count into.
-
-        An event is inserted once and never updated, so its own id reaches nothing stored.
-        """
-        if self.updates:
-            return self.keys
-        return () if self.parent is None else (self.parent,)
+    keys: tuple[SpanKey, ...]
+    """Its own span id and its parent's."""
+    reaches: tuple[SpanKey, ...]
+    """The span ids of the stored operations and steps it may change or count into: its
+    own and its parent's, or an event's parent only (an event is inserted once and never
+    updated, so its own id reaches nothing stored)."""
 
     @property
     def clusters(self) -> set[str]:
@@ -135,16 +124,21 @@ def _quote(value: str) -> str:
 
 def _claim(span: MappedSpan) -> _Claim:
     trace_id = span.trace_id
-    parent = span.parent_span_id
+    own = (trace_id, span.span_id)
+    parent = None if span.parent_span_id is None else (trace_id, span.parent_span_id)
+    keys = (own,) if parent is None else (own, parent)
+    event_reaches = () if parent is None else (parent,)
+    reaches = event_reaches if span.kind == attr.SPAN_EVENT else keys
     return _Claim(
         index=span.position,
         cluster_id=span.cluster_id,
         target=span.cluster_id,
         tenant_id=span.tenant_id,
         trace_id=trace_id,
-        own=(trace_id, span.span_id),
-        parent=None if parent is None else (trace_id, parent),
-        updates=span.kind != attr.SPAN_EVENT,
+        own=own,
+        parent=parent,
+        keys=keys,
+        reaches=reaches,
     )
 
 

@@ -117,13 +117,18 @@ class StepFilter(_Window):
 
 @dataclass(frozen=True, slots=True)
 class EventFilter(_Window):
-    """What an event list keeps: step, node group, instance, outcome, error id, window."""
+    """What an event list keeps: step, node group, instance, outcome, error, window.
+
+    ``instance_name`` is an exact name; ``error_fingerprint`` keeps one failure group.
+    """
 
     step_id: str | None = None
     node_group_ids: tuple[str, ...] = ()
     instance_ids: tuple[str, ...] = ()
     successful: bool | None = None
     error_id: str | None = None
+    instance_name: str | None = None
+    error_fingerprint: str | None = None
 
 
 def get_cluster(
@@ -423,6 +428,10 @@ def page_events(
         conditions.append(ClusterEvent.successful.is_(wanted.successful))
     if wanted.error_id is not None:
         conditions.append(ClusterEvent.error_id == wanted.error_id)
+    if wanted.instance_name is not None:
+        conditions.append(ClusterEvent.instance_name == wanted.instance_name)
+    if wanted.error_fingerprint is not None:
+        conditions.append(ClusterEvent.error_fingerprint == wanted.error_fingerprint)
     return _paginate(
         session, ClusterEvent, scope, conditions, sort or Sort(), limit=limit, marker=marker
     )

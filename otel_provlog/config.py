@@ -136,6 +136,14 @@ class Settings:
     trace_url: str | None = None
     """``PROVLOG_TRACE_URL``: URL of a trace in Jaeger or Tempo, ``{trace_id}`` in place of
     its id (e.g. ``http://jaeger:16686/trace/{trace_id}``); no trace links when unset."""
+    secret_key: str | None = None
+    """``PROVLOG_SECRET_KEY``: signs the web page's sign-in cookie (``tokens`` auth)."""
+    api_tokens: str | None = None
+    """``PROVLOG_API_TOKENS``: the API's tokens with ``tokens`` auth, as
+    ``<sha256>:<role>[:<tenant>]`` entries separated by commas (see
+    :mod:`otel_provlog.api.auth`)."""
+    api_tokens_file: str | None = None
+    """``PROVLOG_API_TOKENS_FILE``: a TOML file of the same tokens (``[[token]]`` tables)."""
 
 
 class SettingValues(TypedDict, total=False):
@@ -151,6 +159,9 @@ class SettingValues(TypedDict, total=False):
     api_url: str | None
     token: str | None
     trace_url: str | None
+    secret_key: str | None
+    api_tokens: str | None
+    api_tokens_file: str | None
 
 
 _PARSERS: Final[Mapping[str, Callable[..., Any]]] = {
@@ -164,6 +175,9 @@ _PARSERS: Final[Mapping[str, Callable[..., Any]]] = {
     "api_url": _optional,
     "token": _optional,
     "trace_url": _trace_url,
+    "secret_key": _optional,
+    "api_tokens": _optional,
+    "api_tokens_file": _optional,
 }
 
 

@@ -9,8 +9,9 @@ With ``PROVLOG_TEST_REQUIRE_ALL_BACKENDS=1`` (``.ci/run`` sets it) a missing URL
 error and any skipped test fails the run.
 
 Helpers of tests in more than one folder are fixtures too: ``otlp_json``,
-``output_once_ended``, and two ways to make the database refuse a record:
-``refusing_store`` (a constraint) and ``uncleaned_text`` (values reach it as sent).
+``output_once_ended``, two ways to make the database refuse a record:
+``refusing_store`` (a constraint) and ``uncleaned_text`` (values reach it as sent), and
+``simulated_store``, a store per backend holding a simulated provisioning.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from otel_provlog.exporter import migrate
 from otel_provlog.exporter.database import create_store_engine
 from otel_provlog.exporter.models import Base
 from tests import served_api
+from tests.cli.provisioning import SIMULATED_CLUSTER, simulate
 
 SERVER_BACKENDS = {
     "postgresql": "PROVLOG_TEST_POSTGRESQL_URL",
@@ -143,6 +145,29 @@ def database_url(migrated_url: str) -> Iterator[str]:
         for table in reversed(Base.metadata.sorted_tables):
             connection.execute(delete(table))
     engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def simulated_store(
+    database_factory: DatabaseFactory, tmp_path_factory: pytest.TempPathFactory
+) -> str:
+    """The URL of a store holding ``SIMULATED_CLUSTER``'s simulated creation and scale-out.
+
+    Recorded once per backend by the instrumentation in another process, failures included;
+    tests only read it.
+    """
+    url = database_factory.new_url()
+    process = simulate(
+        url,
+        SIMULATED_CLUSTER,
+        tmp_path_factory.mktemp("simulated"),
+        instances=12,
+        failure_rate=0.4,
+        scale_out=3,
+    )
+    output = served_api.output_once_ended(process, 120)
+    assert process.returncode == 0, output
+    return url
 
 
 @pytest.fixture

@@ -48,6 +48,10 @@ def test_wheel_holds_only_the_otel_provlog_package(wheel):
         "otel_provlog/exporter/migrations/script.py.mako",
         "otel_provlog/exporter/migrations/versions/0001_initial.py",
         "otel_provlog/api/__init__.py",
+        "otel_provlog/api/templates/pages/cluster.html",
+        "otel_provlog/api/static/provlog.js",
+        "otel_provlog/api/static/provlog.css",
+        "otel_provlog/client/__init__.py",
     ):
         assert expected in names
 
@@ -96,3 +100,20 @@ def test_the_server_extra_brings_the_otlp_protobuf_messages(wheel):
         if line.startswith("Requires-Dist: ") and 'extra == "server"' in line
     ]
     assert "opentelemetry-proto>=1.27" in server
+
+
+def test_the_client_extra_brings_requests_and_the_store_extra_the_client(wheel):
+    """``otel-provlog[client]`` requires requests; the CLI's ``store`` extra pulls it in."""
+    with zipfile.ZipFile(wheel) as archive:
+        (name,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+        metadata = archive.read(name).decode()
+
+    def extra(label: str) -> list[str]:
+        return [
+            line.removeprefix("Requires-Dist: ").split(";")[0].replace(" ", "")
+            for line in metadata.splitlines()
+            if line.startswith("Requires-Dist: ") and f'extra == "{label}"' in line
+        ]
+
+    assert "requests>=2.31" in extra("client")
+    assert "otel-provlog[client]" in extra("store")

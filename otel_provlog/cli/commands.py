@@ -1,29 +1,46 @@
 """The commands of ``provlog``, built with click.
 
-Exit codes: 0 success, 1 the command failed (the message says why), 2 bad usage.
+Exit codes, the same for every command: 0 success, 1 the command, the operation or a step
+failed (the message says why), 2 bad usage, 3 timeout, 4 not found, 5 the API or the
+database does not answer.
 """
 
 from __future__ import annotations
 
 import click
 
+from otel_provlog.cli.cluster_commands import cluster, step
 from otel_provlog.cli.demo import demo
 from otel_provlog.cli.drain_commands import drain
+from otel_provlog.cli.event_commands import event, failures
 from otel_provlog.cli.options import database_url_option
 from otel_provlog.cli.retention_commands import prune
 from otel_provlog.cli.serve_commands import serve
 from otel_provlog.cli.stats_commands import stats
+from otel_provlog.cli.store_access import command_settings, store_engine
 from otel_provlog.cli.store_commands import expire
-from otel_provlog.config import load_settings
+from otel_provlog.cli.watch import watch
 
 __all__ = ["provlog"]
 
 
-def _database_url(url: str | None) -> str:
-    return url or load_settings().database_url
+EPILOG = """\b
+Read commands (cluster, step, event, failures, watch) talk to the API at
+PROVLOG_API_URL (sending PROVLOG_TOKEN), or read the store directly with
+--database-url or when no API URL is set.
+
+\b
+Exit codes, the same for every command:
+  0  success
+  1  the command, the operation or a step failed
+  2  bad usage
+  3  timeout
+  4  not found
+  5  the API or the database does not answer
+"""
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EPILOG)
 @click.version_option(package_name="otel-provlog", prog_name="provlog")
 def provlog() -> None:
     """See what a provisioning engine is doing: steps, events and failures of every cluster."""
@@ -40,12 +57,10 @@ def db() -> None:
 def upgrade(database_url: str | None, revision: str) -> None:
     """Create or upgrade the store's tables to the newest schema."""
     from otel_provlog.exporter import migrate
-    from otel_provlog.exporter.database import create_store_engine
 
-    engine = create_store_engine(_database_url(database_url))
-    migrate.upgrade(engine, revision)
-    click.echo(f"store at revision {migrate.current_revision(engine)}")
-    engine.dispose()
+    with store_engine(command_settings(database_url=database_url).database_url) as engine:
+        migrate.upgrade(engine, revision)
+        click.echo(f"store at revision {migrate.current_revision(engine)}")
 
 
 @db.command()
@@ -54,12 +69,10 @@ def upgrade(database_url: str | None, revision: str) -> None:
 def downgrade(database_url: str | None, revision: str) -> None:
     """Take the store's schema back to an earlier revision."""
     from otel_provlog.exporter import migrate
-    from otel_provlog.exporter.database import create_store_engine
 
-    engine = create_store_engine(_database_url(database_url))
-    migrate.downgrade(engine, revision)
-    click.echo(f"store at revision {migrate.current_revision(engine) or 'base'}")
-    engine.dispose()
+    with store_engine(command_settings(database_url=database_url).database_url) as engine:
+        migrate.downgrade(engine, revision)
+        click.echo(f"store at revision {migrate.current_revision(engine) or 'base'}")
 
 
 @db.command()
@@ -67,17 +80,21 @@ def downgrade(database_url: str | None, revision: str) -> None:
 def current(database_url: str | None) -> None:
     """Print the store's schema revision and the newest one this version ships."""
     from otel_provlog.exporter import migrate
-    from otel_provlog.exporter.database import create_store_engine
 
-    engine = create_store_engine(_database_url(database_url), writer=False)
-    click.echo(f"current: {migrate.current_revision(engine) or 'base'}")
-    click.echo(f"head:    {migrate.head_revision()}")
-    engine.dispose()
+    url = command_settings(database_url=database_url).database_url
+    with store_engine(url, writer=False) as engine:
+        click.echo(f"current: {migrate.current_revision(engine) or 'base'}")
+        click.echo(f"head:    {migrate.head_revision()}")
 
 
+provlog.add_command(cluster)
 provlog.add_command(demo)
 provlog.add_command(drain)
+provlog.add_command(event)
 provlog.add_command(expire)
+provlog.add_command(failures)
 provlog.add_command(prune)
 provlog.add_command(serve)
 provlog.add_command(stats)
+provlog.add_command(step)
+provlog.add_command(watch)

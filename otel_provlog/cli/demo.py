@@ -2,8 +2,12 @@
 
 The store is the one of the settings: by default the embedded SQLite file ``provlog.db``
 in the current directory. The simulation (:mod:`otel_provlog.cli.demo_simulation`) runs in
-the background while the API is served by Werkzeug's simple server; the command prints a
-few ``curl`` lines to try. ``--no-serve`` runs the simulation alone, in the foreground.
+the background while the web page and the API are served by Werkzeug's simple server; the
+command prints the cluster's page URL first, then a few ``curl`` and ``provlog watch``
+lines to try. ``--no-serve`` runs the simulation alone, in the foreground. Beside it, the
+engine of a second cluster is killed in the middle of a step (a process of its own), which
+leaves that step, its operation and the cluster interrupted (``--no-interrupted`` leaves
+it out).
 
 Exit codes: 0 the simulation finished (``--no-serve``) or the server was stopped with
 Ctrl-C, 1 the store or the settings are unusable, 2 bad usage.
@@ -15,6 +19,7 @@ import logging
 import signal
 import threading
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -32,6 +37,7 @@ def _curl_lines(base: str, scenario: Any, auth: str) -> list[str]:
         f"curl -s{header} '{base}/v2/clusters/{cluster}/failures?limit=5'",
         f"curl -s{header} '{base}/v2/clusters/{cluster}/steps?sort_by=-created_at'",
         f"curl -s {base}/openapi.json",
+        f"provlog watch {cluster} --api-url {base}",
     ]
 
 
@@ -61,15 +67,27 @@ def _short_failure_logs() -> None:
     "--instances",
     default=300,
     show_default=True,
-    type=click.IntRange(1, 5000),
-    help="Instances of the simulated cluster.",
+    type=click.IntRange(1, 10_000),
+    help="Instances of the simulated cluster (3 masters, workers in node groups of 1000).",
 )
 @click.option(
     "--scale-out",
     default=60,
     show_default=True,
-    type=click.IntRange(0, 5000),
+    type=click.IntRange(0, 10_000),
     help="Instances the scale-out adds (0: none).",
+)
+@click.option(
+    "--failure-rate",
+    default=0.01,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="Chance that an instance fails once (and is retried) in a step that can fail.",
+)
+@click.option(
+    "--no-interrupted",
+    is_flag=True,
+    help="Leave out the second cluster, whose engine is killed in the middle of a step.",
 )
 @click.option(
     "--speed",
@@ -85,6 +103,8 @@ def demo(
     port: int,
     instances: int,
     scale_out: int,
+    failure_rate: float,
+    no_interrupted: bool,
     speed: float,
     seed: int | None,
 ) -> None:
@@ -107,42 +127,76 @@ def demo(
         instances=instances,
         scale_out=scale_out,
         speed=speed,
+        failure_rate=failure_rate,
         seed=seed,
     )
-    click.echo(f"store: {settings.database_url}")
+    dying = None
+    if not no_interrupted:
+        dying = demo_simulation.Scenario(
+            cluster_id=f"demo-{uuid.uuid4().hex[:8]}",
+            cluster_name="demo-restarted",
+            instances=min(instances, 40),
+            scale_out=0,
+            speed=max(speed, 0.05),  # events in flight when it is killed
+            failure_rate=0.0,
+            seed=seed,
+        )
     _short_failure_logs()
     if no_serve:
+        click.echo(f"store: {settings.database_url}")
         try:
-            demo_simulation.run(scenario, report=click.echo)
+            _simulate(settings, scenario, dying, click.echo)
         finally:
             store.force_flush()
             store.shutdown()
         click.echo("serve what was recorded with: provlog serve")
         return
-    _serve(settings, scenario, store, host=host, port=port)
+    _serve(settings, scenario, dying, store, host=host, port=port)
+
+
+def _simulate(settings: Any, scenario: Any, dying: Any, report: Callable[[str], None]) -> None:
+    """Run the simulation; the engine that dies runs beside it, in a process of its own."""
+    import multiprocessing
+
+    from otel_provlog.cli import demo_simulation
+    from otel_provlog.exporter import spool
+
+    engine = None
+    if dying is not None:
+        url = spool.absolute_database_url(settings.database_url)
+        engine = multiprocessing.get_context("spawn").Process(
+            target=demo_simulation.engine_that_dies, args=(url, dying), daemon=True
+        )
+        engine.start()
+        report(f"creating cluster {dying.cluster_id}: its engine will be killed mid-step")
+    demo_simulation.run(scenario, report=report)
+    if engine is not None:
+        engine.join()
+        report(f"cluster {dying.cluster_id}: its engine died (exit code {engine.exitcode})")
 
 
 def _interrupt(_signum: int, _frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def _serve(settings: Any, scenario: Any, store: Any, *, host: str, port: int) -> None:
+def _serve(settings: Any, scenario: Any, dying: Any, store: Any, *, host: str, port: int) -> None:
     from werkzeug.serving import make_server
 
     from otel_provlog.api import create_app
-    from otel_provlog.cli import demo_simulation
 
-    def _simulate() -> None:
-        demo_simulation.run(scenario, report=lambda line: click.echo(f"[simulation] {line}"))
+    def _simulation() -> None:
+        _simulate(settings, scenario, dying, lambda line: click.echo(f"[simulation] {line}"))
         store.force_flush()
 
     app = create_app(settings)
     server = make_server(host, port, app, threaded=True)
     base = f"http://{host if ':' not in host else f'[{host}]'}:{server.server_port}"
-    click.echo(f"serving the API on {base} (Ctrl-C stops); try:")
+    click.echo(f"the event log page: {base}/clusters/{scenario.cluster_id}")
+    click.echo(f"store: {settings.database_url}")
+    click.echo(f"serving the page and the API on {base} (Ctrl-C stops); try:")
     for line in _curl_lines(base, scenario, settings.auth):
         click.echo(f"  {line}")
-    threading.Thread(target=_simulate, name="provlog-demo", daemon=True).start()
+    threading.Thread(target=_simulation, name="provlog-demo", daemon=True).start()
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         server.serve_forever()

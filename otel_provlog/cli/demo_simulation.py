@@ -11,11 +11,17 @@ It uses the public instrumentation API only (:func:`otel_provlog.operation`,
 Instances are handled side by side by a thread pool, each for a random time. A few of
 them fail (an SSH connection refused, a service that does not start) with real
 exceptions and tracebacks; the simulated engine retries them, so the steps complete with
-some failed events recorded.
+some failed events recorded. Workers are spread over node groups of at most
+:attr:`Scenario.group_size` instances.
+
+:func:`engine_that_dies` is another engine, in a process of its own, that starts creating
+a second cluster and is killed in the middle of a step: its step and operation end up
+``interrupted`` and the cluster ``Error``, as after an engine restart.
 """
 
 from __future__ import annotations
 
+import os
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -31,6 +37,7 @@ __all__ = [
     "SCALING_STEPS",
     "Scenario",
     "SimulatedInstance",
+    "engine_that_dies",
     "make_instances",
     "run",
 ]
@@ -50,8 +57,8 @@ SCALING_STEPS = (*INFRA_STEPS, "Configure HDFS", "Start Hadoop services")
 _SECONDS = {
     "Create Heat stack": (2.0, 5.0),
     "Assign IPs": (0.05, 0.2),
-    "Wait for instance accessibility": (0.5, 2.0),
-    "Configure instances": (0.3, 1.0),
+    "Wait for instance accessibility": (0.4, 1.5),
+    "Configure instances": (0.25, 0.8),
     "Configure HDFS": (0.2, 0.6),
     "Configure YARN": (0.2, 0.6),
     "Start Hadoop services": (0.3, 0.9),
@@ -94,14 +101,19 @@ class Scenario:
     """Chance that an instance fails once in a step that can fail."""
     workers: int = 32
     """Instances handled side by side."""
+    group_size: int = 1000
+    """Most workers in one node group."""
     seed: int | None = None
 
 
 def make_instances(scenario: Scenario, *, start: int, count: int) -> list[SimulatedInstance]:
-    """Return ``count`` instances numbered from ``start``; the first three are masters."""
+    """Return ``count`` instances numbered from ``start``; the first three are masters.
+
+    The workers fill node groups ``worker-1``, ``worker-2``... of ``group_size`` each.
+    """
     found = []
     for number in range(start, start + count):
-        group = "master" if number < 3 else "worker"
+        group = "master" if number < 3 else f"worker-{(number - 3) // scenario.group_size + 1}"
         found.append(
             SimulatedInstance(
                 instance_id=f"{scenario.cluster_id}-i{number:05d}",
@@ -165,7 +177,10 @@ def _run_step(
     name: str,
     instances: Sequence[SimulatedInstance],
     report: Callable[[str], None],
+    *,
+    die_after: int | None = None,
 ) -> None:
+    """Run one step over ``instances``; with ``die_after``, the process exits after so many."""
     low, high = _SECONDS[name]
     single = name == "Create Heat stack"
     targets = [instances[0]] if single else list(instances)
@@ -182,8 +197,11 @@ def _run_step(
         otel_provlog.step(None, name, total=len(plan)) as step,
         ThreadPoolExecutor(max_workers=scenario.workers) as pool,
     ):
-        for future in [pool.submit(_handle, step, *item) for item in plan]:
+        for done, future in enumerate([pool.submit(_handle, step, *item) for item in plan]):
             future.result()
+            if die_after is not None and done + 1 >= die_after:
+                report(f"  {name}: the engine is killed after {done + 1} event(s)")
+                os._exit(1)  # no clean-up: the spans it did not end are never ended
     report(f"  {name}: completed {step.completed} out of {len(plan)}, {step.failed} failed")
 
 
@@ -226,3 +244,26 @@ def run(
         added = make_instances(scenario, start=scenario.instances, count=scenario.scale_out)
         _operation(scenario, rng, "scaling", SCALING_STEPS, added, report, tracer_provider)
     report(f"done: cluster {scenario.cluster_id}")
+
+
+def engine_that_dies(database_url: str, scenario: Scenario) -> None:
+    """Begin creating ``scenario``'s cluster in this process and die halfway through a step.
+
+    Meant for a process of its own (the demo spawns one): it writes to the same spool as
+    the demo (``drain="none"``: the demo's drain stores it), runs the first steps, and exits
+    without ending the step ``Wait for instance accessibility`` and its operation, which the
+    drain then marks interrupted.
+    """
+    otel_provlog.configure(database_url=database_url, drain="none")
+    rng = random.Random(scenario.seed)
+    instances = make_instances(scenario, start=0, count=scenario.instances)
+    with otel_provlog.operation(
+        scenario.cluster_id,
+        "creating",
+        cluster_name=scenario.cluster_name,
+        tenant_id=scenario.tenant_id,
+        plan=list(CREATING_STEPS),
+    ):
+        for name in CREATING_STEPS:
+            half = len(instances) // 2 if name == "Wait for instance accessibility" else None
+            _run_step(scenario, rng, name, instances, lambda line: None, die_after=half)

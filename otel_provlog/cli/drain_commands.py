@@ -33,7 +33,7 @@ import click
 
 from otel_provlog.cli.exit_codes import EXIT_FAILED, EXIT_UNREACHABLE
 from otel_provlog.cli.options import DURATION, database_url_option, spool_dir_option
-from otel_provlog.config import load_settings
+from otel_provlog.cli.store_access import command_settings
 
 if TYPE_CHECKING:
     from otel_provlog.exporter.processor import Counters
@@ -98,13 +98,10 @@ def drain(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(name)s: %(message)s",
     )
-    try:
-        settings = load_settings(database_url=database_url) if database_url else load_settings()
-    except ValueError as error:
-        raise click.UsageError(str(error)) from error
+    settings = command_settings(database_url=database_url, stale_after=stale_after)
     url = spool.absolute_database_url(settings.database_url)
     directory = (spool_dir or spool.default_spool_dir(url)).absolute()
-    seconds = settings.stale_after if stale_after is None else stale_after
+    seconds = settings.stale_after
     worker = Drain(
         directory,
         url,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Final
 
+import click
+
 __all__ = [
     "EXIT_BAD_USAGE",
     "EXIT_FAILED",
@@ -11,6 +13,7 @@ __all__ = [
     "EXIT_OK",
     "EXIT_TIMEOUT",
     "EXIT_UNREACHABLE",
+    "CommandError",
 ]
 
 EXIT_OK: Final = 0
@@ -25,3 +28,11 @@ EXIT_NOT_FOUND: Final = 4
 """What was asked for does not exist (or belongs to another tenant)."""
 EXIT_UNREACHABLE: Final = 5
 """The API or the database could not be reached."""
+
+
+class CommandError(click.ClickException):
+    """A command's failure: one line on stderr and the exit code the contract gives it."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_FAILED) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code  # type: ignore[misc]  # click reads it per instance

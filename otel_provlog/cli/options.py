@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import click
 
@@ -11,8 +13,11 @@ from otel_provlog.config import parse_duration
 
 __all__ = [
     "DURATION",
+    "SINCE",
     "DurationType",
+    "SinceType",
     "database_url_option",
+    "limit_option",
     "output_format_option",
     "spool_dir_option",
 ]
@@ -72,3 +77,47 @@ class DurationType(_ParamTypeOfFloat):
 
 DURATION: Final = DurationType()
 """The click type of duration options."""
+
+
+if TYPE_CHECKING:  # click is generic in its value type from 8.5 on
+    _ParamTypeOfTime = click.ParamType[datetime]
+else:
+    _ParamTypeOfTime = click.ParamType
+
+
+class SinceType(_ParamTypeOfTime):
+    """A point in time: a duration back from now (``10m``, ``2h``) or an ISO 8601 time."""
+
+    name = "since"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> datetime:
+        """Return the point in time, in UTC (a time without an offset is UTC)."""
+        if isinstance(value, datetime):
+            return value
+        text = str(value).strip()
+        try:
+            return datetime.now(UTC) - timedelta(seconds=parse_duration(text, name="--since"))
+        except ValueError:
+            pass
+        try:
+            found = datetime.fromisoformat(text)
+        except ValueError:
+            self.fail(f"{text!r} is neither a duration (10m, 2h) nor an ISO 8601 time")
+        return found.replace(tzinfo=UTC) if found.tzinfo is None else found.astimezone(UTC)
+
+
+SINCE: Final = SinceType()
+"""The click type of ``--since`` options."""
+
+
+def limit_option(default: int) -> Callable[[Any], Any]:
+    """Return ``--limit N``: rows to show at most, 0 for all."""
+    return click.option(
+        "--limit",
+        type=click.IntRange(0),
+        default=default,
+        show_default=True,
+        help="Rows to show at most (0: all).",
+    )

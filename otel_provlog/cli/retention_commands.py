@@ -15,7 +15,7 @@ import threading
 import click
 
 from otel_provlog.cli.options import DURATION, database_url_option, output_format_option
-from otel_provlog.config import load_settings
+from otel_provlog.cli.store_access import command_settings, store_engine
 
 __all__ = ["prune"]
 
@@ -50,23 +50,16 @@ def prune(
     Events of failed and running steps stay; steps keep their counts. Safe to run at any
     time, also while spans are being written, and as often as you like.
     """
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from otel_provlog.exporter.database import create_store_engine, session_factory
+    from otel_provlog.exporter.database import session_factory
     from otel_provlog.exporter.retention import prune_events
 
-    settings = load_settings()
-    seconds = settings.event_retention if retention is None else retention
+    settings = command_settings(database_url=database_url, event_retention=retention)
+    seconds = settings.event_retention
     if every is not None:
-        _prune_periodically(database_url or settings.database_url, seconds, every, parent_pid)
+        _prune_periodically(settings.database_url, seconds, every, parent_pid)
         return
-    engine = create_store_engine(database_url or settings.database_url)
-    try:
+    with store_engine(settings.database_url) as engine:
         result = prune_events(session_factory(engine), retention=seconds)
-    except SQLAlchemyError as error:
-        raise click.ClickException(f"the store failed: {error}") from None
-    finally:
-        engine.dispose()
     if output_format == "json":
         body = {"steps": result.steps, "events": result.events, "retention_seconds": seconds}
         click.echo(json.dumps(body))

@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from otel_provlog.cli.options import database_url_option, output_format_option, spool_dir_option
-from otel_provlog.config import load_settings
+from otel_provlog.cli.store_access import command_settings, store_session
 
 __all__ = ["stats"]
 
@@ -58,25 +58,15 @@ def _table(body: dict[str, Any]) -> str:
 @output_format_option
 def stats(database_url: str | None, spool_dir: Path | None, output_format: str) -> None:
     """Show span counts of the instrumented processes, the spool backlog and the store."""
-    from sqlalchemy.exc import SQLAlchemyError
-
     from otel_provlog.exporter import spool
-    from otel_provlog.exporter.database import create_store_engine, session_factory
     from otel_provlog.exporter.metrics import read_stats_files, stats_dir_for, store_stats
 
-    overrides: dict[str, Any] = {"database_url": database_url} if database_url else {}
-    if spool_dir is not None:
-        overrides["spool_dir"] = str(spool_dir)
-    settings = load_settings(**overrides)
+    settings = command_settings(
+        database_url=database_url, spool_dir=None if spool_dir is None else str(spool_dir)
+    )
     directory = spool.spool_dir_for(settings)
-    engine = create_store_engine(settings.database_url, writer=False)
-    try:
-        with session_factory(engine)() as session:
-            stored = store_stats(session)
-    except SQLAlchemyError as error:
-        raise click.ClickException(f"the store failed: {error}") from None
-    finally:
-        engine.dispose()
+    with store_session(settings.database_url, writer=False) as session:
+        stored = store_stats(session)
     body = {
         "store": stored,
         "spool": _spool_backlog(directory),

@@ -15,7 +15,7 @@ import json
 import click
 
 from otel_provlog.cli.options import DURATION, database_url_option, output_format_option
-from otel_provlog.config import load_settings
+from otel_provlog.cli.store_access import command_settings, store_session
 
 __all__ = ["expire"]
 
@@ -32,22 +32,13 @@ __all__ = ["expire"]
 @output_format_option
 def expire(database_url: str | None, stale_after: float | None, output_format: str) -> None:
     """Mark running steps and operations without news for a while as interrupted."""
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from otel_provlog.exporter.database import create_store_engine, session_factory
     from otel_provlog.exporter.interruption import expire_stale_steps
     from otel_provlog.exporter.models import utcnow
 
-    settings = load_settings()
-    seconds = settings.stale_after if stale_after is None else stale_after
-    engine = create_store_engine(database_url or settings.database_url)
-    try:
-        with session_factory(engine).begin() as session:
-            count = expire_stale_steps(session, now=utcnow(), stale_after=seconds)
-    except SQLAlchemyError as error:
-        raise click.ClickException(f"the store failed: {error}") from None
-    finally:
-        engine.dispose()
+    settings = command_settings(database_url=database_url, stale_after=stale_after)
+    seconds = settings.stale_after
+    with store_session(settings.database_url) as session:
+        count = expire_stale_steps(session, now=utcnow(), stale_after=seconds)
     if output_format == "json":
         click.echo(json.dumps({"interrupted": count, "stale_after_seconds": seconds}))
     else:

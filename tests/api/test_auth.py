@@ -167,3 +167,28 @@ def test_headers_mode_scopes_the_app_to_the_proxy_project(database_url, seed):
     assert client.get("/v2/clusters/c-2", headers={"X-Roles": "admin"}).status_code == 200
     assert client.get("/v2/clusters").status_code == 401
     app.extensions["provlog"]["engine"].dispose()
+
+
+def test_tokens_come_from_the_settings(database_url, seed, tmp_path, monkeypatch):
+    """create_app(settings) takes its tokens from Settings (text and file), not os.environ."""
+    from otel_provlog.api import create_app
+    from otel_provlog.config import Settings
+
+    monkeypatch.delenv("PROVLOG_API_TOKENS", raising=False)
+    monkeypatch.delenv("PROVLOG_API_TOKENS_FILE", raising=False)
+    seed.cluster("c-1", tenant="t-1")
+    table = tmp_path / "tokens.toml"
+    table.write_text(f'[[token]]\nsha256 = "{hash_token("from-file")}"\nrole = "admin"\n')
+    settings = Settings(
+        database_url=database_url,
+        auth="tokens",
+        api_tokens=f"{hash_token('from-text')}:reader:t-1",
+        api_tokens_file=str(table),
+    )
+    app = create_app(settings)
+    client = app.test_client()
+    for token in ("from-text", "from-file"):
+        headers = {"Authorization": f"Bearer {token}"}
+        assert client.get("/v2/clusters/c-1", headers=headers).status_code == 200, token
+    assert client.get("/v2/clusters/c-1", headers={"Authorization": "Bearer x"}).status_code == 401
+    app.extensions["provlog"]["engine"].dispose()

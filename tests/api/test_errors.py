@@ -60,6 +60,29 @@ def test_unexpected_errors_hide_the_traceback(database_url, caplog):
     assert "secret detail" in caplog.text
 
 
+def test_a_store_that_does_not_answer_is_a_503(tmp_path, caplog):
+    """A read the store cannot answer (here: no schema) is a 503 with Retry-After, one log line."""
+    from otel_provlog.api import create_app
+    from otel_provlog.config import Settings
+
+    app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'no-schema.db'}"))
+    with caplog.at_level(logging.WARNING):
+        response = app.test_client().get("/v2/clusters")
+    app.extensions["provlog"]["engine"].dispose()
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"
+    body = response.get_json()
+    assert (body["error_name"], body["error_message"]) == (
+        "SERVICE_UNAVAILABLE",
+        "The store does not answer",
+    )
+    assert "no such table" not in response.get_data(as_text=True)
+    (record,) = [r for r in caplog.records if r.name == "otel_provlog.api.errors"]
+    assert record.levelno == logging.WARNING
+    assert record.exc_info is None
+    assert "no such table" in record.getMessage()
+
+
 @pytest.mark.parametrize(
     "path",
     [

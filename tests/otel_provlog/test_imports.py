@@ -25,7 +25,15 @@ CORE_MODULES = [
     "otel_provlog.testing",
     "otel_provlog.tracer",
 ]
-FORBIDDEN = ("opentelemetry.sdk", "sqlalchemy", "flask", "click", "otel_provlog.exporter")
+FORBIDDEN = (
+    "opentelemetry.sdk",
+    "sqlalchemy",
+    "flask",
+    "click",
+    "requests",
+    "otel_provlog.exporter",
+    "otel_provlog.client",
+)
 
 PROBE = """
 import importlib, json, logging, sys, threading

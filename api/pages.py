@@ -1,0 +1,317 @@
+"""The web page: the cluster list, each cluster's event log and each instance's events.
+
+- ``GET /``: clusters, filtered and paged by the query parameters of ``GET /v2/clusters``;
+- ``GET /clusters/<cluster_id>``: the header, failure groups, plan, timeline, the chosen
+  step's node groups, instance map and slowest instances, and its events;
+- ``GET /clusters/<cluster_id>/instances/<instance_id>``: every event of one instance;
+- ``GET|POST /sign-in``, ``POST /sign-out``: with ``tokens`` auth, a browser signs in once
+  with its token; the page keeps only the token's SHA-256 in a signed, HttpOnly, SameSite
+  cookie (the Flask session), never the token and never in a URL.
+
+Pages are rendered on the server and complete without JavaScript; ``provlog.js`` refreshes
+a running cluster's page by conditional requests: the page's ETag comes from one small
+query (:func:`~otel_provlog.exporter.step_reads.cluster_version`), a 304 costs nothing
+more, and a page rendered for one version is kept a few seconds for every viewer. The same
+authentication and tenant scoping as the API apply; another tenant's cluster is a 404 page.
+Every recorded text is escaped by Jinja; tracebacks are shown to admins only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections import OrderedDict
+from datetime import datetime
+from typing import Any, Final
+from urllib.parse import quote, urlencode
+
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    g,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import HTTPException
+
+from otel_provlog.api import listing, page_views, params
+from otel_provlog.api.auth import Authenticator, Principal, hash_token
+from otel_provlog.api.database import read_session
+from otel_provlog.api.errors import ApiError, log_unexpected, not_found, request_id
+from otel_provlog.api.progress import format_duration
+from otel_provlog.api.serialize import iso
+from otel_provlog.exporter import step_reads
+from otel_provlog.exporter.models import utcnow
+
+__all__ = ["AUTH_EXTENSION", "CONTENT_SECURITY_POLICY", "blueprint"]
+
+AUTH_EXTENSION: Final = "provlog_auth"
+"""Where the application keeps its :class:`Authenticator` (``app.extensions``)."""
+CONTENT_SECURITY_POLICY: Final = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "connect-src 'self'; form-action 'self'; base-uri 'self'; frame-ancestors 'none'"
+)
+"""Every page's policy: its own script and style files only, no inline script."""
+RENDER_SECONDS: Final = 5.0
+"""How long a rendered cluster page is reused for the same version (and viewers)."""
+_SESSION_KEY: Final = "token_sha256"
+_OPEN_ENDPOINTS: Final = frozenset({"pages.sign_in", "pages.static"})
+
+blueprint = Blueprint(
+    "pages",
+    __name__,
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/static",
+)
+
+
+class _RenderCache:
+    """Rendered pages by ETag, for a few seconds, shared by the threads of one process."""
+
+    def __init__(self, size: int = 32) -> None:
+        self._size = size
+        self._pages: OrderedDict[str, tuple[float, str]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> str | None:
+        with self._lock:
+            found = self._pages.get(key)
+            if found is None or time.monotonic() - found[0] > RENDER_SECONDS:
+                return None
+            self._pages.move_to_end(key)
+            return found[1]
+
+    def put(self, key: str, page: str) -> None:
+        with self._lock:
+            self._pages[key] = (time.monotonic(), page)
+            self._pages.move_to_end(key)
+            while len(self._pages) > self._size:
+                self._pages.popitem(last=False)
+
+
+def _with_args(**changes: str | None) -> str:
+    """Return the current path with its query parameters, some replaced or removed."""
+    args = request.args.to_dict(flat=False)
+    for key, value in changes.items():
+        if value is None:
+            args.pop(key, None)
+        else:
+            args[key] = [value]
+    return request.path + ("?" + urlencode(args, doseq=True) if args else "")
+
+
+def _when(value: str | datetime | None) -> str:
+    if value is None:
+        return ""
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+@blueprint.record_once
+def _setup(state: Any) -> None:
+    app = state.app
+    app.extensions["provlog_pages"] = _RenderCache()
+    app.jinja_env.filters.update(
+        q=lambda value: quote(str(value), safe=""),
+        when=_when,
+        duration=lambda seconds: "" if seconds is None else format_duration(seconds),
+        seconds=lambda value: f"{value:.1f} s" if value < 60 else format_duration(value),
+        age=lambda value: format_duration(
+            (utcnow() - datetime.fromisoformat(value)).total_seconds()
+        ),
+        iso=lambda value: value if isinstance(value, str) or value is None else iso(value),
+    )
+    app.jinja_env.globals.update(glyph=page_views.glyph, with_args=_with_args)
+
+
+def _principal(authenticator: Authenticator) -> Principal | None:
+    """Return the caller: a signed-in browser, else the request's own credentials."""
+    if authenticator.mode == "tokens":
+        digest = session.get(_SESSION_KEY)
+        found = authenticator.tokens.get(digest) if isinstance(digest, str) else None
+        if found is not None:
+            return found
+        try:
+            return authenticator.authenticate(request.headers)
+        except ApiError:
+            return None
+    return authenticator.authenticate(request.headers)
+
+
+@blueprint.before_request
+def _without_empty_filters() -> ResponseReturnValue | None:
+    """Redirect a filter form's empty fields away: the URL keeps only the filters given."""
+    pairs = list(request.args.items(multi=True))
+    if request.method != "GET" or all(value.strip() for _, value in pairs):
+        return None
+    kept = [(key, value) for key, value in pairs if value.strip()]
+    return redirect(request.path + ("?" + urlencode(kept) if kept else ""))
+
+
+@blueprint.before_request
+def _authenticate() -> ResponseReturnValue | None:
+    g.principal = None
+    if request.endpoint in _OPEN_ENDPOINTS:
+        return None
+    principal = _principal(current_app.extensions[AUTH_EXTENSION])
+    if principal is None:
+        return redirect(url_for("pages.sign_in", next=request.full_path.rstrip("?")))
+    if not principal.can_read:
+        raise ApiError(403, "This credential may not read the event log", name="FORBIDDEN")
+    g.principal = principal
+    return None
+
+
+@blueprint.after_request
+def _secure(response: Response) -> Response:
+    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "same-origin"
+    if request.endpoint != "pages.static":
+        response.headers.setdefault("Cache-Control", "no-cache, private")
+    return response
+
+
+def _error_page(
+    status: int, message: str, headers: dict[str, str] | None = None
+) -> tuple[str, int, dict[str, str]]:
+    page = render_template(
+        "pages/error.html",
+        status=status,
+        message=message,
+        request_id=request_id(),
+        principal=g.get("principal"),
+    )
+    return page, status, headers or {}
+
+
+@blueprint.errorhandler(ApiError)
+def _on_error(error: ApiError) -> ResponseReturnValue:
+    return _error_page(error.status, error.message, error.headers)
+
+
+@blueprint.errorhandler(HTTPException)
+def _on_http_error(error: HTTPException) -> ResponseReturnValue:
+    return _error_page(error.code or 500, error.description or error.name)
+
+
+@blueprint.errorhandler(Exception)
+def _on_unexpected(error: Exception) -> ResponseReturnValue:
+    error_id = log_unexpected(error)
+    return _error_page(500, f"Something went wrong on the server (error id {error_id}).")
+
+
+def _page(principal: Principal, template: str, **values: Any) -> str:
+    authenticator: Authenticator = current_app.extensions[AUTH_EXTENSION]
+    return render_template(
+        template, principal=principal, signed_in=authenticator.mode == "tokens", **values
+    )
+
+
+@blueprint.get("/")
+def cluster_list() -> ResponseReturnValue:
+    """List the caller's clusters with their progress; filters and paging in the URL."""
+    principal: Principal = g.principal
+    body = listing.cluster_page(principal.tenant_scope, tenant_key="tenant_id")
+    rows = [page_views.cluster_row(item, now=utcnow()) for item in body["clusters"]]
+    return _page(
+        principal,
+        "pages/list.html",
+        rows=rows,
+        markers=body.get("markers", {}),
+        args=request.args,
+        statuses=page_views.CLUSTER_STATUSES,
+    )
+
+
+def _etag(*parts: Any) -> str:
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:32]
+
+
+@blueprint.get("/clusters/<cluster_id>")
+def cluster_page(cluster_id: str) -> ResponseReturnValue:
+    """Show one cluster's event log: answered with a 304 while nothing changed."""
+    principal: Principal = g.principal
+    cluster_id = params.path_id("cluster_id", cluster_id)
+    instance = request.args.get("i")
+    if instance:  # a cell of the instance map: its link is short, the page is not
+        target = url_for("pages.instance_page", cluster_id=cluster_id, instance_id=instance)
+        return redirect(target)
+    db = read_session()
+    version = step_reads.cluster_version(db, cluster_id, tenant_id=principal.tenant_scope)
+    if version is None:
+        raise not_found(id=cluster_id)
+    etag = _etag(version, request.full_path, principal.is_admin)
+    if etag in request.if_none_match:
+        response = make_response("", 304)
+        response.set_etag(etag)
+        return response
+    cache: _RenderCache = current_app.extensions["provlog_pages"]
+    html = cache.get(etag)
+    if html is None:
+        view = page_views.cluster_view(
+            db,
+            cluster_id,
+            principal=principal,
+            args=request.args,
+            trace_url=current_app.config.get("PROVLOG_TRACE_URL"),
+            now=utcnow(),
+        )
+        html = _page(principal, "pages/cluster.html", view=view, etag=etag)
+        cache.put(etag, html)
+    response = make_response(html)
+    response.set_etag(etag)
+    return response
+
+
+@blueprint.get("/clusters/<cluster_id>/instances/<path:instance_id>")
+def instance_page(cluster_id: str, instance_id: str) -> ResponseReturnValue:
+    """Show every event of one instance, across steps and operations."""
+    principal: Principal = g.principal
+    cluster_id = params.path_id("cluster_id", cluster_id)
+    instance_id = params.path_id("instance_id", instance_id)
+    view = page_views.instance_view(read_session(), cluster_id, instance_id, principal=principal)
+    return _page(principal, "pages/instance.html", view=view)
+
+
+def _local(target: str | None) -> str:
+    """Return ``target`` if it is a path of this site, else the cluster list."""
+    if target and target.startswith("/") and not target.startswith(("//", "/\\")):
+        return target
+    return url_for("pages.cluster_list")
+
+
+@blueprint.route("/sign-in", methods=["GET", "POST"])
+def sign_in() -> ResponseReturnValue:
+    """Sign a browser in with its token (``tokens`` auth); other modes need no sign-in."""
+    authenticator: Authenticator = current_app.extensions[AUTH_EXTENSION]
+    target = _local(request.values.get("next"))
+    if authenticator.mode != "tokens":
+        return redirect(target)
+    failed = False
+    if request.method == "POST":
+        digest = hash_token(request.form.get("token", "").strip())
+        principal = authenticator.tokens.get(digest)
+        if principal is not None and principal.can_read:
+            session.clear()
+            session[_SESSION_KEY] = digest
+            session.permanent = True
+            return redirect(target)
+        failed = True
+    page = render_template("pages/sign_in.html", next=target, failed=failed, principal=None)
+    return page, 401 if failed else 200
+
+
+@blueprint.post("/sign-out")
+def sign_out() -> ResponseReturnValue:
+    """Forget the browser's sign-in."""
+    session.clear()
+    return redirect(url_for("pages.sign_in"))

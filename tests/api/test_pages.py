@@ -1,0 +1,280 @@
+"""The web page, served by the API's application: content, escaping, scoping and sign-in."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from otel_provlog.api.pages import CONTENT_SECURITY_POLICY
+
+SCRIPT = "<script>alert(1)</script>"
+
+
+def _text(response, status=200):
+    assert response.status_code == status, response.get_data(as_text=True)[:500]
+    return response.get_data(as_text=True)
+
+
+def _provisioning(seed, *, cluster_id="c-1", tenant="t-1", name="hadoop"):
+    """A running creating operation: one failed step, one running; returns the step ids."""
+    seed.cluster(cluster_id, tenant=tenant, name=name)
+    operation = seed.operation(cluster_id, plan=["Launching instances", "Waiting for ssh", "Done"])
+    first = seed.step(cluster_id, "Launching instances", total=12, operation_id=operation)
+    seed.events(
+        first,
+        12,
+        cluster_id=cluster_id,
+        failed=3,
+        message=lambda n: f"SSH to 10.0.0.{n} timed out after 300s",
+        node_group="workers",
+    )
+    seed.end_step(first, seconds=30, successful=False)
+    later = seed.t0 + timedelta(seconds=40)
+    second = seed.step(cluster_id, "Waiting for ssh", total=12, operation_id=operation, at=later)
+    seed.events(second, 5, cluster_id=cluster_id, at=later, node_group="masters")
+    return first, second
+
+
+def test_cluster_list_shows_status_progress_and_filters(client, seed):
+    """The list shows each cluster's status in words and glyph, its progress and failures."""
+    _provisioning(seed)
+    seed.cluster("c-2", name="spark", status="Active")
+    page = _text(client.get("/"))
+    assert "hadoop" in page
+    assert "spark" in page
+    assert "5 / 12 instances ready" in page
+    assert re.search(
+        r'<span class="status s-creating"><span aria-hidden="true">◔</span> Creating', page
+    )
+    filtered = _text(client.get("/?status=Active"))
+    assert "spark" in filtered
+    assert "hadoop" not in filtered
+    first = _text(client.get("/?limit=1&sort_by=name"))
+    marker = re.search(r'href="/\?limit=1&amp;sort_by=name&amp;marker=([^"]+)"', first)
+    assert marker is not None
+    second = _text(client.get(f"/?limit=1&sort_by=name&marker={marker.group(1)}"))
+    assert "spark" in second
+    assert "hadoop" not in second
+    assert client.get("/?status=Active&bogus=1").status_code == 200
+    assert client.get("/?limit=zero").status_code == 400
+
+
+def test_cluster_page_shows_groups_plan_node_groups_map_and_events(client, seed):
+    """The cluster page has failure groups first, the plan with 'done / total', and the step."""
+    first, second = _provisioning(seed)
+    page = _text(client.get("/clusters/c-1"))
+    assert page.index("Failures by cause") < page.index("Plan")
+    assert "3 failed" in page
+    assert "SSH to &lt;ip&gt; timed out after &lt;n&gt;s" in page
+    assert "12 / 12" not in page
+    assert "9 / 12" in page
+    assert "5 / 12" in page
+    assert "Step: Waiting for ssh" in page
+    assert len(re.findall(r'<a href="\?i=i-[0-9a-f]+">✓</a>', page)) == 5
+    assert "7 not finished yet" in page
+    assert "| 3 | `SSH to 10.0.0.0 timed out after 300s` | workers: 3 |" in page
+    listed = re.search(
+        r'href="(/clusters/c-1\?fp=[0-9a-f]{16}[^"]*)#events">List these failures', page
+    )
+    assert listed is not None
+    failures = _text(client.get(listed.group(1).replace("&amp;", "&")))
+    assert failures.count('<tr class="failed">') == 3
+    assert "Step: Launching instances" in failures
+    chosen = _text(client.get(f"/clusters/c-1?step={first}&state=failed"))
+    assert "Step: Launching instances" in chosen
+    assert chosen.count('class="f" title=') == 3
+    assert chosen.count('<tr class="failed">') == 3
+    by_group = _text(client.get(f"/clusters/c-1?step={second}&ng=workers"))
+    assert "No events match these filters" in by_group
+    assert client.get("/clusters/c-1?state=broken").status_code == 400
+    assert client.get("/clusters/c-1?sort=sideways").status_code == 400
+    assert client.get("/clusters/c-1?groups_marker=0000000000000000").status_code == 404
+    assert client.get("/clusters/c-1?marker=nope").status_code == 404
+
+
+def test_recorded_text_is_escaped_everywhere(client, seed):
+    """A name or message holding <script> is shown as text, never as markup."""
+    seed.cluster("c-1", name=SCRIPT)
+    step = seed.step(total=2)
+    seed.events(step, 2, failed=1, message=SCRIPT, names=lambda span: SCRIPT)
+    instance = "i-" + f"{2:016x}"
+    for path in ("/", "/clusters/c-1", f"/clusters/c-1/instances/{instance}"):
+        page = _text(client.get(path))
+        assert SCRIPT not in page, path
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page, path
+
+
+def test_pages_send_a_strict_content_security_policy(client, seed):
+    """No inline script is allowed; the page's own script and styles are files."""
+    seed.cluster()
+    response = client.get("/clusters/c-1")
+    assert response.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
+    assert "unsafe-inline" not in CONTENT_SECURITY_POLICY
+    assert "script-src 'self'" in CONTENT_SECURITY_POLICY
+    page = _text(response)
+    assert re.findall(r"<script[^>]*>", page) == ['<script src="/static/provlog.js" defer>']
+    assert " style=" not in page
+    for name in ("provlog.js", "provlog.css"):
+        with client.get(f"/static/{name}") as asset:
+            assert asset.status_code == 200
+
+
+def test_cluster_page_answers_304_until_something_changes(client, seed):
+    """The ETag holds while nothing changes; a new event changes it."""
+    _first, second = _provisioning(seed)
+    response = client.get("/clusters/c-1")
+    etag = response.headers["ETag"]
+    assert client.get("/clusters/c-1", headers={"If-None-Match": etag}).status_code == 304
+    seed.events(second, 1, at=seed.t0 + timedelta(minutes=5))
+    fresh = client.get("/clusters/c-1", headers={"If-None-Match": etag})
+    assert fresh.status_code == 200
+    assert fresh.headers["ETag"] != etag
+    assert "6 / 12" in fresh.get_data(as_text=True)
+
+
+def test_missing_cluster_and_instance_are_404_pages(client, seed):
+    """A missing cluster or instance is an HTML 404 page."""
+    seed.cluster()
+    for path in ("/clusters/nope", "/clusters/c-1/instances/nope"):
+        response = client.get(path)
+        assert response.status_code == 404
+        assert response.mimetype == "text/html"
+        assert "Not found" in response.get_data(as_text=True)
+
+
+def test_instance_map_cells_lead_to_the_instance_page(client, seed):
+    """A map cell's short link redirects to the instance's page, which lists its events."""
+    _provisioning(seed)
+    instance = "i-" + f"{4:016x}"
+    response = client.get(f"/clusters/c-1?i={instance}")
+    assert response.status_code == 302
+    assert response.headers["Location"] == f"/clusters/c-1/instances/{instance}"
+    page = _text(client.get(response.headers["Location"]))
+    assert "Launching instances" in page
+    assert "SSH to 10.0.0.1 timed out after 300s" in page
+
+
+def _sign_in(client, role):
+    from tests.api.conftest import TOKENS
+
+    return client.post("/sign-in", data={"token": TOKENS[role], "next": "/clusters/c-1"})
+
+
+def test_tokens_auth_signs_a_browser_in_with_a_cookie(token_client, seed):
+    """Without a sign-in the page redirects to the form; a good token sets a safe cookie."""
+    _provisioning(seed)
+    response = token_client.get("/clusters/c-1")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/sign-in?next=/clusters/c-1"
+    form = _text(token_client.get("/sign-in?next=/clusters/c-1"))
+    assert 'type="password"' in form
+    wrong = token_client.post("/sign-in", data={"token": "wrong", "next": "/"})
+    assert wrong.status_code == 401
+    signed = _sign_in(token_client, "reader")
+    assert signed.status_code == 302
+    assert signed.headers["Location"] == "/clusters/c-1"
+    cookie = signed.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie
+    assert "SameSite=Lax" in cookie
+    assert "reader-secret" not in cookie
+    assert "hadoop" in _text(token_client.get("/clusters/c-1"))
+    assert token_client.post("/sign-out").status_code == 302
+    assert token_client.get("/clusters/c-1").status_code == 302
+
+
+def test_sign_in_never_redirects_off_site(token_client, seed):
+    """The 'next' of the sign-in form is a path of this site, or the cluster list."""
+    seed.cluster()
+    from tests.api.conftest import TOKENS
+
+    response = token_client.post(
+        "/sign-in", data={"token": TOKENS["reader"], "next": "//evil.example/x"}
+    )
+    assert response.headers["Location"] == "/"
+
+
+def test_another_tenants_cluster_is_a_404_page(token_client, seed):
+    """A reader of another tenant sees a 404 page for the cluster and its instances."""
+    _provisioning(seed)
+    _sign_in(token_client, "other")
+    instance = "i-" + f"{4:016x}"
+    for path in ("/clusters/c-1", f"/clusters/c-1/instances/{instance}", "/clusters/c-1?step=x"):
+        response = token_client.get(path)
+        assert response.status_code in (404, 400), path
+        assert "hadoop" not in response.get_data(as_text=True)
+    assert "hadoop" not in _text(token_client.get("/"))
+
+
+def test_tracebacks_are_shown_to_admins_only(token_client, seed):
+    """The instance page shows a failure's traceback to admins, collapsed, and to no one else."""
+    _provisioning(seed)
+    instance = "i-" + f"{4:016x}"
+    path = f"/clusters/c-1/instances/{instance}"
+    _sign_in(token_client, "reader")
+    reader = _text(token_client.get(path))
+    assert "SSH to 10.0.0.1 timed out" in reader
+    assert "Traceback" not in reader
+    _sign_in(token_client, "admin")
+    admin = _text(token_client.get(path))
+    assert '<details class="traceback"><summary>Traceback (admins only)</summary>' in admin
+    assert "Traceback (most recent call last):" in admin
+
+
+def test_headers_auth_scopes_the_page_to_the_proxy_project(database_url, seed):
+    """Behind an auth proxy, the page reads the same identity headers as the API."""
+    from tests.api.conftest import make_app
+
+    _provisioning(seed)
+    app = make_app(database_url, "headers")
+    client = app.test_client()
+    own = {"X-Project-Id": "t-1", "X-Roles": "member"}
+    other = {"X-Project-Id": "t-2", "X-Roles": "member"}
+    assert "hadoop" in _text(client.get("/clusters/c-1", headers=own))
+    assert client.get("/clusters/c-1", headers=other).status_code == 404
+    assert client.get("/clusters/c-1").status_code == 401
+    app.extensions["provlog"]["engine"].dispose()
+
+
+def test_empty_filter_fields_are_dropped_from_the_url(client, seed):
+    """A filter form sent with empty fields lands on the URL of the filters given."""
+    seed.cluster()
+    response = client.get("/?name=&status=Active&created_after=")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/?status=Active"
+    assert client.get("/clusters/c-1?ng=&state=failed").headers["Location"] == (
+        "/clusters/c-1?state=failed"
+    )
+
+
+def test_an_unexpected_error_is_an_html_page_without_traceback(app, seed, monkeypatch, caplog):
+    """A failure inside a page is a 500 page with an error id; the traceback goes to the log."""
+    from otel_provlog.api import page_views
+
+    seed.cluster()
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(page_views, "cluster_view", broken)
+    response = app.test_client().get("/clusters/c-1")
+    page = _text(response, 500)
+    assert response.mimetype == "text/html"
+    assert "error id" in page
+    assert "secret internals" not in page
+    assert "Traceback" not in page
+    assert "secret internals" in caplog.text
+
+
+def test_trace_link_follows_the_trace_url_template(database_url, seed, client):
+    """With PROVLOG_TRACE_URL the page links the operation's trace, saying when it is whole."""
+    from otel_provlog.api import create_app
+    from otel_provlog.config import Settings
+
+    _provisioning(seed)
+    settings = Settings(database_url=database_url, trace_url="http://jaeger:16686/trace/{trace_id}")
+    app = create_app(settings, test_config={"TESTING": True})
+    page = _text(app.test_client().get("/clusters/c-1"))
+    assert f'<a href="http://jaeger:16686/trace/{seed.trace}">trace</a>' in page
+    assert "incomplete until the operation ended" in page
+    app.extensions["provlog"]["engine"].dispose()
+    assert ">trace</a>" not in _text(client.get("/clusters/c-1"))
