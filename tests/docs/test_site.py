@@ -100,6 +100,7 @@ def test_the_check_mode_reports_a_stale_file(tmp_path, monkeypatch):
 PACKAGES = {
     "otel_provlog": ROOT / "otel_provlog",
     "otel_provlog.cli": ROOT / "otel_provlog" / "cli",
+    "otel_provlog.client": ROOT / "otel_provlog" / "client",
     "otel_provlog.exporter": ROOT / "exporter",
     "otel_provlog.api": ROOT / "api",
 }
