@@ -3,7 +3,7 @@ PYTHON ?= python3
 TOOLS := .venv-tools
 TOX := $(TOOLS)/bin/tox
 
-.PHONY: demo test lint typing check clean
+.PHONY: demo test lint typing docs check clean
 
 demo: .venv/.installed  ## run the demo on the embedded SQLite store
 	.venv/bin/provlog demo
@@ -16,6 +16,9 @@ lint: $(TOX)  ## ruff format --check and ruff check
 
 typing: $(TOX)  ## mypy --strict on the packages
 	$(TOX) run -e typing
+
+docs: $(TOX)  ## regenerate docs/reference/ from the code, then build the site (strict)
+	$(TOX) run -e docs
 
 check: test lint typing
 

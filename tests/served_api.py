@@ -72,10 +72,13 @@ class ServedApi:
             start_new_session=True,  # its own process group: the master, its workers, the pruner
         )
 
-    def get(self, path: str, timeout: float = 2) -> tuple[int, Any]:
-        """GET ``path``; return the status and the JSON body."""
+    def get(
+        self, path: str, timeout: float = 2, headers: dict[str, str] | None = None
+    ) -> tuple[int, Any]:
+        """GET ``path`` (with ``headers``); return the status and the JSON body."""
+        request = urllib.request.Request(self.url + path, headers=headers or {})
         try:
-            with urllib.request.urlopen(self.url + path, timeout=timeout) as response:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
                 return response.status, json.load(response)
         except urllib.error.HTTPError as error:
             return error.code, json.load(error)
