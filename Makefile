@@ -5,8 +5,8 @@ TOX := $(TOOLS)/bin/tox
 
 .PHONY: demo test lint typing docs check clean
 
-demo: .venv/.installed  ## run the demo on the embedded SQLite store
-	.venv/bin/provlog demo
+demo: .venv/.installed  ## run the demo on the embedded SQLite store (options: DEMO_ARGS="...")
+	.venv/bin/provlog demo $(DEMO_ARGS)
 
 test: $(TOX)  ## run the test suite (PostgreSQL/MariaDB too when their URLs are set)
 	$(TOX) run -e py311
