@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -57,6 +58,20 @@ def _page_url(process: subprocess.Popen[str], seconds: float) -> str:
     raise AssertionError("make demo ended before naming its page:\n" + "".join(seen))
 
 
+def _page_once_stored(url: str, seconds: float) -> str:
+    """Return the page at ``url`` once it is there (404 until the cluster's first span)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=30) as response:
+                return response.read().decode()
+        except urllib.error.HTTPError as error:
+            error.close()
+            if error.code != 404 or time.monotonic() > deadline:
+                raise
+        time.sleep(0.5)
+
+
 def test_a_fresh_clone_runs_the_demo_and_the_quickstart(tmp_path: Path) -> None:
     """``make demo`` installs, simulates and serves; the quickstart's step is then stored."""
     assert "make demo    #" in README
@@ -74,10 +89,7 @@ def test_a_fresh_clone_runs_the_demo_and_the_quickstart(tmp_path: Path) -> None:
     )
     try:
         url = _page_url(demo, 900)
-        with urllib.request.urlopen(url, timeout=30) as response:
-            page = response.read().decode()
-        assert response.status == 200
-        assert "demo-hadoop" in page
+        assert "demo-hadoop" in _page_once_stored(url, 120)
     finally:
         os.killpg(demo.pid, signal.SIGINT)
         try:
