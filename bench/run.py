@@ -41,6 +41,7 @@ BENCHMARKS: Final = {
     "switch-off": "switch_off",
     "until-empty": "until_empty",
     "memory": "memory",
+    "page": "page",
 }
 """Benchmark name -> module of bench/ with ``run(context) -> list[Figure]``."""
 
@@ -60,6 +61,7 @@ FULL: Final = {
     "sahara_events": 1_000,
     "spool_events": 300_000,
     "memory_events": 1_000_000,
+    "page_instances": 10_000,
 }
 QUICK: Final = {
     "events": 5_000,
@@ -77,6 +79,7 @@ QUICK: Final = {
     "sahara_events": 30,
     "spool_events": 2_000,
     "memory_events": 5_000,
+    "page_instances": 500,
 }
 HELP: Final = {
     "events": "events in the seeded stores (drain rate, freshness)",
@@ -94,6 +97,7 @@ HELP: Final = {
     "sahara_events": "events into the step for Sahara's way",
     "spool_events": "events in the spool of drain --until-empty",
     "memory_events": "events for the memory figures",
+    "page_instances": "instances of the operation of the cluster page",
 }
 
 

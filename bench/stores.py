@@ -197,7 +197,7 @@ def _event_rows(step: StepRef, first: int, count: int) -> Iterator[dict[str, Any
             "trace_id": step.trace_id,
             "span_id": span,
             "node_group_id": f"ng-{n % 3}",
-            "instance_id": f"i-{n}",
+            "instance_id": str(uuid.UUID(int=SEED_SPAN_BASE + n)),  # as OpenStack names them
             "instance_name": f"worker-{n:07d}",
             "successful": ok,
             "event_info": None if ok else "boom",

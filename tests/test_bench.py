@@ -23,6 +23,7 @@ PER_BACKEND = {
     "thread": ("sqlite", "postgresql", "mariadb"),
     "until-empty": ("sqlite", "postgresql", "mariadb"),
     "memory": ("sqlite", "postgresql", "mariadb"),
+    "page": ("sqlite", "postgresql", "mariadb"),
 }
 VARIABLES = {"postgresql": "PROVLOG_TEST_POSTGRESQL_URL", "mariadb": "PROVLOG_TEST_MARIADB_URL"}
 
