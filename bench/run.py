@@ -42,6 +42,7 @@ BENCHMARKS: Final = {
     "until-empty": "until_empty",
     "memory": "memory",
     "page": "page",
+    "viewers": "viewers",
 }
 """Benchmark name -> module of bench/ with ``run(context) -> list[Figure]``."""
 
@@ -62,6 +63,7 @@ FULL: Final = {
     "spool_events": 300_000,
     "memory_events": 1_000_000,
     "page_instances": 10_000,
+    "viewers": 100,
 }
 QUICK: Final = {
     "events": 5_000,
@@ -80,6 +82,7 @@ QUICK: Final = {
     "spool_events": 2_000,
     "memory_events": 5_000,
     "page_instances": 500,
+    "viewers": 10,
 }
 HELP: Final = {
     "events": "events in the seeded stores (drain rate, freshness)",
@@ -98,6 +101,7 @@ HELP: Final = {
     "spool_events": "events in the spool of drain --until-empty",
     "memory_events": "events for the memory figures",
     "page_instances": "instances of the operation of the cluster page",
+    "viewers": "clients polling the running cluster's page",
 }
 
 

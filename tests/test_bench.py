@@ -24,6 +24,7 @@ PER_BACKEND = {
     "until-empty": ("sqlite", "postgresql", "mariadb"),
     "memory": ("sqlite", "postgresql", "mariadb"),
     "page": ("sqlite", "postgresql", "mariadb"),
+    "viewers": ("sqlite", "postgresql", "mariadb"),
 }
 VARIABLES = {"postgresql": "PROVLOG_TEST_POSTGRESQL_URL", "mariadb": "PROVLOG_TEST_MARIADB_URL"}
 
