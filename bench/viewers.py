@@ -1,8 +1,9 @@
 """Many viewers of one running cluster's page on ``provlog serve``: the update request's p99.
 
 ``provlog serve`` (gunicorn, its default workers) serves a store seeded with one running
-operation of ``--page-instances`` instances. While a writer stores 50 more events of its
-step every half second (so the page keeps changing), ``--viewers`` clients poll the page
+operation of ``--viewer-instances`` instances (1,000: the cluster the product is about).
+While a writer stores 50 more events of its step every half second (so the page keeps
+changing), ``--viewers`` clients poll the page
 as its script does: every 2 s, with ``If-None-Match`` (a 304 when nothing changed, the new
 page otherwise), for ``--seconds`` seconds. The figure is the p99 of those requests'
 latency; its min and max are the p99 of each sixth of the run.
@@ -117,7 +118,7 @@ def _p99(values: list[float]) -> float:
 def run(ctx: Context) -> list[Figure]:
     """Measure the page's update requests under many viewers on the context's backend."""
     url = ctx.databases.new("viewers")
-    [step] = seed(url, "view", clusters=1, events=ctx.sizes.page_instances)
+    [step] = seed(url, "view", clusters=1, events=ctx.sizes.viewer_instances)
     port = _free_port()
     server = _serve(url, port)
     path = f"/clusters/{step.cluster_id}"
@@ -162,7 +163,7 @@ def run(ctx: Context) -> list[Figure]:
         Figure(
             NAME,
             ctx.backend,
-            f"page update request p99, {ctx.sizes.page_instances:,}-instance operation",
+            f"page update request p99, {ctx.sizes.viewer_instances:,}-instance operation",
             "ms",
             [w for w in windows if w == w] or [float("nan")],
             "limit",
