@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
+import pytest
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 
 from otel_provlog.exporter import queries, store
 from otel_provlog.exporter.database import session_factory
-from otel_provlog.exporter.models import Cluster, ClusterStatus, ProvisionStep, span_row_id
+from otel_provlog.exporter.models import (
+    Cluster,
+    ClusterEvent,
+    ClusterStatus,
+    ProvisionStep,
+    span_row_id,
+)
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 T0 = datetime(2026, 5, 4, 10, 0, 0, 250000, tzinfo=UTC)
@@ -186,3 +194,59 @@ def test_a_failed_event_fails_a_step_that_already_ended(engine):
             session.get(ProvisionStep, running).status,
             session.get(ProvisionStep, running).successful,
         ) == ("running", False)
+
+
+def _full_event(step_id, n, *, at):
+    """An event row giving every column, as the drain's mapping makes them."""
+    row = _event(step_id, n, successful=n % 3 != 0, at=at)
+    return row | {
+        "stacktrace": None if row["successful"] else "Traceback: é ✓",
+        "error_id": None if row["successful"] else f"err-{n}",
+        "error_fingerprint": None,
+        "error_pattern": None,
+        "started_at": at,
+    }
+
+
+@pytest.mark.parametrize("count", [3, 200])
+def test_insert_rows_stores_what_sqlalchemy_would(engine, count):
+    """Full rows go to the driver (``COPY`` on PostgreSQL from 64 rows) with the same values.
+
+    Times keep their microseconds and come back as UTC, whatever zone they were given in;
+    booleans, None and non-ASCII text survive; rows missing a column still get its default.
+    """
+    factory = session_factory(engine)
+    elsewhere = timezone(timedelta(hours=-5))
+    at = T0.astimezone(elsewhere)
+    with factory.begin() as session:
+        step_id = _seed_step(session)
+        rows = [_full_event(step_id, n, at=at) for n in range(count)]
+        store.insert_rows(session, ClusterEvent.__table__, rows)
+        partial = {k: v for k, v in _full_event(step_id, count, at=at).items() if k != "stacktrace"}
+        store.insert_rows(session, ClusterEvent.__table__, [partial])
+    with factory() as session:
+        stored = {e.id: e for e in session.scalars(select(ClusterEvent))}
+    assert len(stored) == count + 1
+    for row in rows:
+        event = stored[row["id"]]
+        assert event.created_at == row["created_at"]
+        assert event.created_at.tzinfo == UTC
+        assert event.started_at == T0
+        assert event.successful is row["successful"]
+        assert (event.stacktrace, event.error_id) == (row["stacktrace"], row["error_id"])
+        assert event.error_fingerprint is None
+    assert stored[partial["id"]].stacktrace is None
+
+
+def test_insert_rows_raises_the_database_refusal_as_sqlalchemy_does(engine):
+    """A row the database refuses raises :class:`IntegrityError`, for the writer to isolate."""
+    factory = session_factory(engine)
+    with factory.begin() as session:
+        step_id = _seed_step(session)
+    for count in (3, 200):
+        rows = [_full_event("no-such-step", n, at=T0) for n in range(count)]
+        with pytest.raises(IntegrityError), factory.begin() as session:
+            store.insert_rows(session, ClusterEvent.__table__, rows)
+    with factory() as session:
+        assert session.scalars(select(ClusterEvent)).all() == []
+        assert session.get(ProvisionStep, step_id) is not None
