@@ -1,4 +1,4 @@
-"""The benchmark suite of the store path: one command, every target of issue 10.
+"""The benchmark suite of the store path: one command, every speed and memory target.
 
 Run from the repository root (any directory works)::
 
@@ -9,8 +9,8 @@ PostgreSQL and MariaDB come from ``--postgresql-url``/``--mariadb-url`` or the
 user may create databases: each store is a database of its own, dropped at the end).
 Without ``--backends``, SQLite and every backend with a URL are measured. ``--quick`` runs
 every benchmark on small sizes (the CI test does, so none rots); the defaults are the
-issue's sizes, which take long. The table is printed and written to ``docs/benchmarks.md``
-(``--output``). Exit code 0 once every benchmark ran (a FAIL verdict is a figure, not an
+full sizes the targets are set at, which take long. The table is printed and written to
+``docs/benchmarks.md`` (``--output``). Exit code 0 once every benchmark ran (a FAIL verdict is a figure, not an
 error; ``--strict`` makes it exit 1), 1 when a benchmark could not run.
 """
 

@@ -1,8 +1,8 @@
-"""Issue 9's write-path faults, as reproduced: each case passes once its fix lands.
+"""Write-path faults: hostile writers, odd data and failing databases on every backend.
 
-Until then a case is a strict ``xfail`` on the backends it fails on, naming the part of
-issue 9 that fixes it; an ``XPASS`` fails the run, so whoever lands the fix removes the
-mark. Add a part's cases here, with the harness of ``conftest.py`` and ``ledger.py``.
+A case that still fails on some backend is a strict ``xfail`` there, naming what is
+missing; an ``XPASS`` fails the run, so the fix removes the mark. Cases use the harness of
+``conftest.py`` and ``ledger.py``.
 """
 
 from __future__ import annotations
