@@ -151,6 +151,8 @@ def clean_text(value: object, limit: int | None = None) -> str | None:
     Numbers and booleans become their text; NUL bytes are removed, lone surrogates become
     U+FFFD, and the text is cut to ``limit`` characters.
     """
+    if value is None:
+        return None
     if type(value) is str and value.isascii() and "\x00" not in value:
         return value if limit is None or len(value) <= limit else value[:limit]  # most text
     if isinstance(value, str):
@@ -178,12 +180,15 @@ def clean_id(value: object, limit: int | None = None) -> str | None:
     and ``"c1"`` name the same cluster, as do the composed and decomposed forms of ``"é"``,
     while ``"C1"`` names another, on every backend.
     """
-    text = clean_text(value)
-    if text is None:
+    if value is None:
         return None
-    if not text.isascii():  # ASCII is NFC already
-        text = unicodedata.normalize("NFC", text)
-    text = text.strip()
+    if type(value) is str and value.isascii() and "\x00" not in value:
+        text = value.strip()  # most ids: ASCII is NFC already
+    else:
+        cleaned = clean_text(value)
+        if cleaned is None:
+            return None
+        text = unicodedata.normalize("NFC", cleaned).strip()
     if limit is not None and len(text) > limit:
         text = text[:limit].rstrip()
     return text or None

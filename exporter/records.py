@@ -200,6 +200,7 @@ def _fallback(value: object) -> object:
 
 
 _ENCODER: Final = json.JSONEncoder(separators=(",", ":"), default=_fallback)
+_DECODER: Final = json.JSONDecoder()
 _string: Final = encode_basestring_ascii
 """A str as a JSON string in ASCII, quotes included (the json module's C function)."""
 
@@ -219,7 +220,7 @@ def decode_record(line: bytes) -> SpanRecord:
         ValueError: for a line that is not such a record (torn write, other version, garbage).
     """
     try:
-        data = json.loads(line)
+        data = _DECODER.decode(line.decode("ascii"))
     except (ValueError, RecursionError) as error:
         raise ValueError(f"not a JSON span record: {error}") from None
     if not isinstance(data, dict):

@@ -9,6 +9,7 @@ batch of spans is one transaction however many functions it calls.
 from __future__ import annotations
 
 import functools
+import operator
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final, NamedTuple
@@ -98,14 +99,15 @@ def insert_rows(session: Session, table: Table, rows: Sequence[Row]) -> None:
         session.execute(insert(table), rows)
         return
     connection = session.connection()
-    statement, processors = _driver_insert(connection.dialect, table, names)
-    parameters = [
-        tuple(
-            value if process is None or value is None else process(value)
-            for value, process in zip((row[name] for name in names), processors, strict=True)
-        )
-        for row in rows
-    ]
+    statement, processed = _driver_insert(connection.dialect, table, names)
+    values_of = operator.itemgetter(*names)
+    parameters: list[Any] = []
+    for row in rows:
+        values = list(values_of(row))
+        for index, process in processed:
+            if values[index] is not None:
+                values[index] = process(values[index])
+        parameters.append(tuple(values))
     if connection.dialect.driver == "psycopg" and len(parameters) >= _COPY_FROM:
         _copy_rows(connection, table, names, parameters)
     else:
@@ -135,16 +137,23 @@ def _copy_rows(
 
 
 @functools.lru_cache(maxsize=64)
-def _driver_insert(dialect: Dialect, table: Table, names: tuple[str, ...]) -> tuple[str, list[Any]]:
-    """Return the driver's INSERT of ``names`` into ``table`` and each column's processor."""
+def _driver_insert(
+    dialect: Dialect, table: Table, names: tuple[str, ...]
+) -> tuple[str, tuple[tuple[int, Any], ...]]:
+    """Return the driver's INSERT of ``names`` into ``table``, and the columns to convert.
+
+    Those are (position, the type's bind processor) for the columns whose type has one.
+    """
     mark = "?" if dialect.paramstyle == "qmark" else "%s"
     quote = dialect.identifier_preparer.quote
     statement = (
         f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) "
         f"VALUES ({', '.join(mark for _ in names)})"
     )
-    types = [table.c[name].type for name in names]
-    return statement, [kind.dialect_impl(dialect).bind_processor(dialect) for kind in types]
+    processors = [
+        table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
+    ]
+    return statement, tuple((i, p) for i, p in enumerate(processors) if p is not None)
 
 
 def ensure_clusters(session: Session, clusters: Mapping[str, Row], *, at: datetime) -> None:
