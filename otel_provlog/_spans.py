@@ -15,10 +15,10 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.util.types import Attributes
 
-from otel_provlog.attachment import Scope
-from otel_provlog.failures import failure_message, record_exception
-from otel_provlog.ids import span_row_id
-from otel_provlog.tracer import logger
+from otel_provlog._attachment import Scope
+from otel_provlog._failures import failure_message, record_exception
+from otel_provlog._ids import span_row_id
+from otel_provlog._tracer import logger
 
 __all__ = [
     "Owned",
@@ -37,7 +37,7 @@ __all__ = [
 def record_error(span: trace.Span, error: BaseException) -> None:
     """Record ``error`` on ``span`` and set its status to ERROR (never raises).
 
-    The message and the stack stay apart, as :mod:`otel_provlog.failures` records them.
+    The message and the stack stay apart, as :mod:`otel_provlog._failures` records them.
     """
     try:
         message = failure_message(error)
@@ -115,7 +115,7 @@ def span_id(span: trace.Span | None) -> str | None:
 
 
 def row_id(span: trace.Span | None) -> str | None:
-    """Return the store's row id of ``span`` (see :mod:`otel_provlog.ids`), None if invalid."""
+    """Return the store's row id of ``span`` (see :mod:`otel_provlog._ids`), None if invalid."""
     context = _valid_context(span)
     if context is None:
         return None

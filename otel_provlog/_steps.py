@@ -15,8 +15,8 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 
 from otel_provlog import attributes
-from otel_provlog.attachment import find, find_in_context, should_publish
-from otel_provlog.events import (
+from otel_provlog._attachment import find, find_in_context, should_publish
+from otel_provlog._events import (
     NOOP_EVENT,
     Attributes,
     Event,
@@ -24,9 +24,9 @@ from otel_provlog.events import (
     describe,
     event_attributes,
 )
-from otel_provlog.plan import check_step_type
-from otel_provlog.spans import OwnerScope, SpanScope, end_span, record_error, record_marker
-from otel_provlog.tracer import get_tracer, is_recording, logger, tracer_for
+from otel_provlog._plan import check_step_type
+from otel_provlog._spans import OwnerScope, SpanScope, end_span, record_error, record_marker
+from otel_provlog._tracer import get_tracer, is_recording, logger, tracer_for
 
 __all__ = [
     "NOOP_STEP",
@@ -47,7 +47,7 @@ class Step(SpanScope):
     made with :meth:`event` (a context manager), :meth:`add_success` and
     :meth:`add_failure`; events reported through :func:`otel_provlog.event` or
     :mod:`otel_provlog.sahara` find it from any thread (see
-    :mod:`otel_provlog.attachment`).
+    :func:`current_step`).
     """
 
     _kind = "step"
@@ -204,7 +204,7 @@ class Step(SpanScope):
             fields: ``instance_id``, ``instance_name``, ``node_group_id`` (each overriding
                 ``instance``'s), ``info`` (free text) and ``tracer_provider`` (record the
                 span through it instead of the step's): see
-                :class:`~otel_provlog.events.EventFields`.
+                :class:`~otel_provlog.EventFields`.
 
         The event succeeds when the block ends normally and fails when it raises; the
         exception is re-raised.

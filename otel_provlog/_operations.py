@@ -16,9 +16,9 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 
 from otel_provlog import attributes
-from otel_provlog.plan import PlanLike, check_step_type, plan_steps
-from otel_provlog.spans import Owned, OwnerScope, end_span, record_error, record_marker
-from otel_provlog.tracer import get_tracer, logger
+from otel_provlog._plan import PlanLike, check_step_type, plan_steps
+from otel_provlog._spans import Owned, OwnerScope, end_span, record_error, record_marker
+from otel_provlog._tracer import get_tracer, logger
 
 __all__ = ["NOOP_OPERATION", "Operation", "OperationOptions", "operation", "start_operation"]
 
