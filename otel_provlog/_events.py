@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from contextvars import Token
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Literal, TypedDict
+from typing import Literal, TypedDict
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -25,7 +25,7 @@ from opentelemetry.util.types import AttributeValue
 
 from otel_provlog import attributes
 from otel_provlog._failures import failure_message, record_exception
-from otel_provlog._spans import end_span, make_current, restore_context
+from otel_provlog._spans import NoOpContext, end_span, make_current, restore_context
 from otel_provlog._tracer import logger
 
 __all__ = ["NOOP_EVENT", "Event", "EventFields", "Instance", "describe", "event_attributes"]
@@ -280,7 +280,7 @@ class Event:
         return False
 
 
-class _NoOpEvent(Event):
+class _NoOpEvent(NoOpContext, Event):
     """The shared event handed out when nothing is recorded."""
 
     def __init__(self) -> None:
@@ -300,12 +300,6 @@ class _NoOpEvent(Event):
 
     def finish(self, *, at_ns: int | None = None) -> None:
         pass
-
-    def __enter__(self) -> Event:
-        return self
-
-    def __exit__(self, *exc_info: Any) -> Literal[False]:
-        return False
 
 
 NOOP_EVENT: Event = _NoOpEvent()

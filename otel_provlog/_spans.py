@@ -2,14 +2,15 @@
 
 Recording must not turn a provisioning action into a failure: every call into the
 OpenTelemetry API here is guarded and its failure logged. :class:`SpanScope` is the part
-an operation and a step share: the span, its ids, beginning it and the ``with`` block.
+an operation and a step share: the span, its ids, beginning it and the ``with`` block;
+:class:`NoOpContext` the ``with`` block of their no-op twins (and the event's).
 """
 
 from __future__ import annotations
 
 from contextvars import Token
 from types import TracebackType
-from typing import ClassVar, Literal, Protocol, Self
+from typing import Any, ClassVar, Literal, Protocol, Self
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -21,6 +22,7 @@ from otel_provlog._ids import span_row_id
 from otel_provlog._tracer import logger
 
 __all__ = [
+    "NoOpContext",
     "Owned",
     "OwnerScope",
     "SpanScope",
@@ -120,6 +122,18 @@ def row_id(span: trace.Span | None) -> str | None:
     if context is None:
         return None
     return span_row_id(format(context.trace_id, "032x"), format(context.span_id, "016x"))
+
+
+class NoOpContext:
+    """The ``with`` block of a no-op twin: entering and leaving it do nothing."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> Literal[False]:
+        return False
 
 
 class SpanScope(Scope):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Literal, Self, TypedDict, Unpack
+from typing import Any, TypedDict, Unpack
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -25,7 +25,14 @@ from otel_provlog._events import (
     event_attributes,
 )
 from otel_provlog._plan import check_step_type
-from otel_provlog._spans import OwnerScope, SpanScope, end_span, record_error, record_marker
+from otel_provlog._spans import (
+    NoOpContext,
+    OwnerScope,
+    SpanScope,
+    end_span,
+    record_error,
+    record_marker,
+)
 from otel_provlog._tracer import get_tracer, is_recording, logger, tracer_for
 
 __all__ = [
@@ -251,7 +258,7 @@ class Step(SpanScope):
         return error_id
 
 
-class _NoOpStep(Step):
+class _NoOpStep(NoOpContext, Step):
     """The shared step handed out when nothing is recorded."""
 
     def __init__(self) -> None:
@@ -271,12 +278,6 @@ class _NoOpStep(Step):
 
     def add_failure(self, instance: object = None, **fields: Any) -> str | None:
         return None
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc_info: Any) -> Literal[False]:
-        return False
 
 
 NOOP_STEP: Step = _NoOpStep()
