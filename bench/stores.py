@@ -22,6 +22,7 @@ from typing import Any, Final
 from sqlalchemy import create_engine, delete, func, insert, select, text
 from sqlalchemy.engine import make_url
 
+from otel_provlog._ids import event_row_id
 from otel_provlog.exporter import migrate
 from otel_provlog.exporter.database import create_store_engine
 from otel_provlog.exporter.models import (
@@ -32,7 +33,6 @@ from otel_provlog.exporter.models import (
     ProvisionStep,
     span_row_id,
 )
-from otel_provlog.ids import event_row_id
 
 BACKENDS: Final = ("sqlite", "postgresql", "mariadb")
 URL_VARIABLES: Final = {

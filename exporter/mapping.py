@@ -25,7 +25,7 @@ and ``error_pattern`` from its stored ``event_info``
 (:func:`~otel_provlog.exporter.fingerprints.fingerprint_message`); other events get None.
 
 Row ids come from :func:`~otel_provlog.exporter.models.span_row_id` (operations and steps)
-and :func:`~otel_provlog.ids.event_row_id` (events, ordered by their end), so an event
+and :func:`~otel_provlog._ids.event_row_id` (events, ordered by their end), so an event
 names its step (the parent span) without asking the database.
 """
 
@@ -39,6 +39,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final, NamedTuple
 
 from otel_provlog import attributes as attr
+from otel_provlog._ids import event_row_id
 from otel_provlog.exporter.fingerprints import fingerprint_message
 from otel_provlog.exporter.models import (
     EXTERNAL_ID_LENGTH,
@@ -51,7 +52,6 @@ from otel_provlog.exporter.models import (
     RunStatus,
     span_row_id,
 )
-from otel_provlog.ids import event_row_id
 
 __all__ = [
     "EVENT_INFO_LIMIT",

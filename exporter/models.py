@@ -15,7 +15,7 @@ Rows mirror the spans of the event log (see :mod:`otel_provlog.attributes`):
 Rows are named after their span so that writing the same span twice changes nothing:
 an operation's or step's id is derived from (``trace_id``, ``span_id``)
 (:func:`span_row_id`), an event's from those and the millisecond it ended
-(:func:`~otel_provlog.ids.event_row_id`, which makes event ids grow with time), so any
+(:func:`~otel_provlog._ids.event_row_id`, which makes event ids grow with time), so any
 writer, in any process, computes the same id without asking the database.
 """
 
@@ -43,8 +43,8 @@ from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeEngine
 
+from otel_provlog._ids import span_row_id
 from otel_provlog.exporter.fingerprints import FINGERPRINT_LENGTH, PATTERN_LENGTH
-from otel_provlog.ids import span_row_id
 
 __all__ = [
     "EXTERNAL_ID_LENGTH",

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from otel_provlog import attributes as attr
-from otel_provlog.ids import span_row_id
+from otel_provlog._ids import span_row_id
 
 __all__ = ["OpenSpans"]
 

@@ -28,8 +28,7 @@ from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from otel_provlog import attributes
-from otel_provlog.events import Event
+from otel_provlog import Event, attributes
 
 __all__ = ["DisplaySpanExporter", "display_name", "display_span", "fallback_service_name"]
 

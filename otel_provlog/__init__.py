@@ -32,7 +32,7 @@ In short:
   an ``error_id`` in the span and in the log) when it raises; the exception is re-raised.
   :meth:`Step.add_success` / :meth:`Step.add_failure` record one at once.
 - :func:`event` and :func:`record_event` (a decorator) report to the current step of a
-  cluster from any thread or thread pool (see :mod:`otel_provlog.attachment`);
+  cluster from any thread or thread pool (found as :func:`current_step` finds it);
   :func:`bind` carries the caller's steps into a thread or task explicitly.
 - :func:`inject_step` / :func:`remote_event` carry a step to another process (W3C
   ``traceparent``).
@@ -48,13 +48,13 @@ from typing import TYPE_CHECKING, Literal, Protocol, Unpack
 
 from opentelemetry import trace
 
+from otel_provlog._events import Event, EventFields, Instance
+from otel_provlog._operations import Operation, operation, start_operation
+from otel_provlog._plan import Plan, PlanLike
+from otel_provlog._propagation import extract_context, inject_step, remote_event
+from otel_provlog._reporting import bind, event, record_event
+from otel_provlog._steps import Step, current_step, start_step, step
 from otel_provlog.config import SettingValues
-from otel_provlog.events import Event, Instance
-from otel_provlog.operations import Operation, operation, start_operation
-from otel_provlog.plan import Plan
-from otel_provlog.propagation import extract_context, inject_step, remote_event
-from otel_provlog.reporting import bind, event, record_event
-from otel_provlog.steps import Step, current_step, start_step, step
 
 if TYPE_CHECKING:
     from otel_provlog.config import Settings
@@ -62,9 +62,11 @@ if TYPE_CHECKING:
 __all__ = [
     "ConfigureOptions",
     "Event",
+    "EventFields",
     "Instance",
     "Operation",
     "Plan",
+    "PlanLike",
     "Step",
     "StoreHandle",
     "bind",

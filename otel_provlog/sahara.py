@@ -33,17 +33,17 @@ from typing import Any, ParamSpec, TypeVar
 
 from opentelemetry import trace
 
-from otel_provlog.attachment import anything_open
-from otel_provlog.events import Instance
-from otel_provlog.reporting import call_with_event
-from otel_provlog.steps import (
+from otel_provlog._attachment import anything_open
+from otel_provlog._events import Instance
+from otel_provlog._reporting import call_with_event
+from otel_provlog._steps import (
     Step,
     check_total,
     current_step,
     innermost_explicit_step,
     start_step,
 )
-from otel_provlog.tracer import is_recording, logger
+from otel_provlog._tracer import is_recording, logger
 
 __all__ = [
     "add_fail_event",

@@ -10,8 +10,9 @@ error and any skipped test fails the run.
 
 Helpers of tests in more than one folder are fixtures too: ``otlp_json``,
 ``output_once_ended``, two ways to make the database refuse a record:
-``refusing_store`` (a constraint) and ``uncleaned_text`` (values reach it as sent), and
-``simulated_store``, a store per backend holding a simulated provisioning.
+``refusing_store`` (a constraint) and ``uncleaned_text`` (values reach it as sent),
+``simulated_store``, a store per backend holding a simulated provisioning, and
+``failure_group``, one failure group as the API answers it.
 """
 
 from __future__ import annotations
@@ -262,6 +263,30 @@ def _otlp_json(request: Message) -> dict[str, Any]:
 def otlp_json() -> Callable[[Message], dict[str, Any]]:
     """A function turning an OTLP export request into its JSON encoding (hex ids, camelCase)."""
     return _otlp_json
+
+
+@pytest.fixture
+def failure_group() -> dict[str, Any]:
+    """One failure group as the API answers it: 3 SSH failures, one example (worker-7)."""
+    return {
+        "fingerprint": "f1",
+        "pattern": "Instance <name> is not accessible over SSH",
+        "message": "Instance worker-7 is not accessible over SSH",
+        "count": 3,
+        "node_groups": {"ng-worker": 2, "": 1},
+        "first_seen": "2026-05-04T10:00:00.250000Z",
+        "last_seen": "2026-05-04T10:05:00.000000Z",
+        "examples": [
+            {
+                "event_id": "e-7",
+                "instance_id": "i-7",
+                "instance_name": "worker-7",
+                "node_group_id": "ng-worker",
+                "error_id": "err-7",
+                "provisioning_step_id": "s-1",
+            }
+        ],
+    }
 
 
 @pytest.fixture

@@ -26,7 +26,6 @@ from otel_provlog.cli.output import (
     timestamp,
 )
 from otel_provlog.cli.reading import (
-    PAGE_SIZE,
     exit_on_errors,
     first_rows,
     no_cluster,
@@ -101,14 +100,7 @@ def list_clusters(
     """List the clusters, oldest first, with their latest operation and current step."""
     with exit_on_errors(), open_client(api_url, database_url) as client:
         found = first_rows(
-            client.iterate(
-                client.list_clusters,
-                status=status,
-                name=name,
-                tenant_id=tenant,
-                limit=min(limit or PAGE_SIZE, PAGE_SIZE),
-            ),
-            limit,
+            client, client.list_clusters, limit=limit, status=status, name=name, tenant_id=tenant
         )
     render(found, CLUSTER_COLUMNS, output_format, data=found, empty="no clusters")
 
@@ -184,5 +176,5 @@ def list_steps(
 ) -> None:
     """List a cluster's steps, oldest first, with their progress and time left."""
     with exit_on_errors(no_cluster(cluster_id)), open_client(api_url, database_url) as client:
-        found = list(client.iterate(client.list_steps, cluster_id, status=status, limit=PAGE_SIZE))
+        found = first_rows(client, client.list_steps, cluster_id, limit=0, status=status)
     render(found, STEP_COLUMNS, output_format, data=found, empty="no steps")

@@ -56,11 +56,7 @@ def db() -> None:
 @click.option("--revision", default="head", show_default=True, help="Target revision.")
 def upgrade(database_url: str | None, revision: str) -> None:
     """Create or upgrade the store's tables to the newest schema."""
-    from otel_provlog.exporter import migrate
-
-    with store_engine(command_settings(database_url=database_url).database_url) as engine:
-        migrate.upgrade(engine, revision)
-        click.echo(f"store at revision {migrate.current_revision(engine)}")
+    _move_schema(database_url, revision, down=False)
 
 
 @db.command()
@@ -68,10 +64,16 @@ def upgrade(database_url: str | None, revision: str) -> None:
 @click.option("--revision", required=True, help="Target revision ('base' drops every table).")
 def downgrade(database_url: str | None, revision: str) -> None:
     """Take the store's schema back to an earlier revision."""
+    _move_schema(database_url, revision, down=True)
+
+
+def _move_schema(database_url: str | None, revision: str, *, down: bool) -> None:
+    """Upgrade (or downgrade) the store's schema to ``revision``; print where it is now."""
     from otel_provlog.exporter import migrate
 
+    move = migrate.downgrade if down else migrate.upgrade
     with store_engine(command_settings(database_url=database_url).database_url) as engine:
-        migrate.downgrade(engine, revision)
+        move(engine, revision)
         click.echo(f"store at revision {migrate.current_revision(engine) or 'base'}")
 
 

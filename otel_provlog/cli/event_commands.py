@@ -20,7 +20,6 @@ from otel_provlog.cli.exit_codes import EXIT_BAD_USAGE, EXIT_NOT_FOUND, CommandE
 from otel_provlog.cli.options import SINCE, limit_option
 from otel_provlog.cli.output import Column, format_option, render, safe, timestamp
 from otel_provlog.cli.reading import (
-    PAGE_SIZE,
     exit_on_errors,
     first_rows,
     no_cluster,
@@ -94,20 +93,40 @@ def _event_filters(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
-def _print_events(
+def _filters(
     client: ProvlogClient,
     cluster_id: str,
-    events: list[Event],
+    step_ref: str | None,
+    node_group: tuple[str, ...],
+    instance: tuple[str, ...],
+    since: datetime | None,
+) -> dict[str, Any]:
+    """Return the client's event filters for the options of :func:`_event_filters`."""
+    return {
+        "step_id": _step_id(client, cluster_id, step_ref),
+        "node_group_ids": node_group,
+        "instance_ids": instance,
+        "created_after": since,
+    }
+
+
+def _show_events(
+    client: ProvlogClient,
+    cluster_id: str,
+    filters: dict[str, Any],
     output_format: str,
     *,
+    limit: int,
     failures: bool,
+    **more: Any,
 ) -> None:
+    """Print the first ``limit`` of the cluster's events (its failures when ``failures``)."""
+    fetch = client.list_failures if failures else client.list_events
+    events = first_rows(client, fetch, cluster_id, limit=limit, **filters, **more)
     names = {}
     if output_format in ("table", "markdown") and events:
-        names = {
-            s.id: s.step_name
-            for s in client.iterate(client.list_steps, cluster_id, limit=PAGE_SIZE)
-        }
+        steps = first_rows(client, client.list_steps, cluster_id, limit=0)
+        names = {s.id: s.step_name for s in steps}
     columns = _event_columns(names, failures=failures)
     empty = "no failures" if failures else "no events"
     render(events, columns, output_format, data=events, empty=empty)
@@ -144,20 +163,17 @@ def list_events(
 ) -> None:
     """List a cluster's events, oldest first, filtered."""
     with exit_on_errors(no_cluster(cluster_id)), open_client(api_url, database_url) as client:
-        found = first_rows(
-            client.iterate(
-                client.list_events,
-                cluster_id,
-                step_id=_step_id(client, cluster_id, step_ref),
-                node_group_ids=node_group,
-                instance_ids=instance,
-                successful=None if outcome is None else outcome == "success",
-                created_after=since,
-                limit=min(limit or PAGE_SIZE, PAGE_SIZE),
-            ),
-            limit,
+        filters = _filters(client, cluster_id, step_ref, node_group, instance, since)
+        successful = None if outcome is None else outcome == "success"
+        _show_events(
+            client,
+            cluster_id,
+            filters,
+            output_format,
+            limit=limit,
+            failures=False,
+            successful=successful,
         )
-        _print_events(client, cluster_id, found, output_format, failures=False)
 
 
 GROUP_COLUMNS: Final = (
@@ -209,27 +225,14 @@ def failures(
             if instance or since:
                 raise CommandError("--group takes --step and --node-group only", EXIT_BAD_USAGE)
             groups = first_rows(
-                client.iterate(
-                    client.list_failure_groups,
-                    cluster_id,
-                    step_id=_step_id(client, cluster_id, step_ref),
-                    node_group_ids=node_group,
-                    limit=min(limit or PAGE_SIZE, PAGE_SIZE),
-                ),
-                limit,
+                client,
+                client.list_failure_groups,
+                cluster_id,
+                limit=limit,
+                step_id=_step_id(client, cluster_id, step_ref),
+                node_group_ids=node_group,
             )
             render(groups, GROUP_COLUMNS, output_format, data=groups, empty="no failures")
             return
-        found = first_rows(
-            client.iterate(
-                client.list_failures,
-                cluster_id,
-                step_id=_step_id(client, cluster_id, step_ref),
-                node_group_ids=node_group,
-                instance_ids=instance,
-                created_after=since,
-                limit=min(limit or PAGE_SIZE, PAGE_SIZE),
-            ),
-            limit,
-        )
-        _print_events(client, cluster_id, found, output_format, failures=True)
+        filters = _filters(client, cluster_id, step_ref, node_group, instance, since)
+        _show_events(client, cluster_id, filters, output_format, limit=limit, failures=True)

@@ -54,8 +54,9 @@ output_format_option: Final = click.option(
 
 if TYPE_CHECKING:  # click is generic in its value type from 8.5 on
     _ParamTypeOfFloat = click.ParamType[float]
+    _ParamTypeOfTime = click.ParamType[datetime]
 else:
-    _ParamTypeOfFloat = click.ParamType
+    _ParamTypeOfFloat = _ParamTypeOfTime = click.ParamType
 
 
 class DurationType(_ParamTypeOfFloat):
@@ -77,12 +78,6 @@ class DurationType(_ParamTypeOfFloat):
 
 DURATION: Final = DurationType()
 """The click type of duration options."""
-
-
-if TYPE_CHECKING:  # click is generic in its value type from 8.5 on
-    _ParamTypeOfTime = click.ParamType[datetime]
-else:
-    _ParamTypeOfTime = click.ParamType
 
 
 class SinceType(_ParamTypeOfTime):

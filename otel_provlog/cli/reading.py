@@ -9,7 +9,7 @@ as an admin. Both ways give the same results: the offline client runs the API in
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from itertools import islice
 from typing import TYPE_CHECKING, Any, Final, TypeVar
@@ -25,7 +25,7 @@ from otel_provlog.cli.exit_codes import (
 )
 
 if TYPE_CHECKING:
-    from otel_provlog.client import ProvlogClient
+    from otel_provlog.client import Page, ProvlogClient
 
 __all__ = [
     "PAGE_SIZE",
@@ -106,8 +106,19 @@ def _api_text(error: Any) -> str:
     return f"{error.error_message}{request}"
 
 
-def first_rows(items: Iterable[T], limit: int) -> list[T]:
-    """Return the first ``limit`` items (all when 0), saying on stderr when more were left."""
+def first_rows(
+    client: ProvlogClient,
+    fetch: Callable[..., Page[T]],
+    *args: Any,
+    limit: int,
+    **filters: Any,
+) -> list[T]:
+    """Return the first ``limit`` items (all when 0) of the list ``fetch`` reads, page by page.
+
+    ``args`` and ``filters`` go to ``fetch`` (a :class:`ProvlogClient` list method); more
+    items than ``limit`` are said on stderr.
+    """
+    items = client.iterate(fetch, *args, limit=min(limit or PAGE_SIZE, PAGE_SIZE), **filters)
     if limit == 0:
         return list(items)
     found = list(islice(items, limit + 1))

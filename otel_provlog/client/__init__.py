@@ -22,7 +22,7 @@
 
 from __future__ import annotations
 
-from otel_provlog.client._client import DEFAULT_TIMEOUT, ProvlogClient
+from otel_provlog.client._client import DEFAULT_TIMEOUT, EventFilters, ProvlogClient
 from otel_provlog.client._errors import (
     ApiError,
     NotFoundError,
@@ -46,6 +46,7 @@ __all__ = [
     "ApiError",
     "Cluster",
     "Event",
+    "EventFilters",
     "FailureExample",
     "FailureGroup",
     "NotFoundError",

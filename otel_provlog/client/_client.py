@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypedDict, TypeVar, Unpack
 from urllib.parse import quote
 
 import requests
@@ -20,7 +20,7 @@ from otel_provlog.client._errors import (
 )
 from otel_provlog.client._models import Cluster, Event, FailureGroup, Page, Step
 
-__all__ = ["DEFAULT_TIMEOUT", "ProvlogClient"]
+__all__ = ["DEFAULT_TIMEOUT", "EventFilters", "ProvlogClient"]
 
 DEFAULT_TIMEOUT: Final = 10.0
 """Seconds to wait for the API to connect and to answer, per try."""
@@ -48,6 +48,27 @@ def _value(value: Any) -> Any:
 
 def _query(params: Params) -> dict[str, Any]:
     return {key: _value(value) for key, value in params.items() if value not in (None, (), [])}
+
+
+class EventFilters(TypedDict, total=False):
+    """The filters :meth:`ProvlogClient.list_events` and ``list_failures`` share."""
+
+    step_id: str | None
+    """The step's events only (the API's ``provision_step``)."""
+    node_group_ids: Iterable[str]
+    """Events of these node groups only."""
+    instance_ids: Iterable[str]
+    """Events of these instances only."""
+    created_after: datetime | None
+    """Events created after this time only."""
+    created_before: datetime | None
+    """Events created before this time only."""
+    sort_by: str | None
+    """The order, as the API's ``sort_by`` takes it (``-`` first for descending)."""
+    limit: int | None
+    """The page's size at most."""
+    marker: str | None
+    """The page after this marker (a :class:`Page`'s ``marker``)."""
 
 
 def _retry(retries: int, backoff_factor: float) -> Retry:
@@ -231,59 +252,39 @@ class ProvlogClient:
         self,
         cluster_id: str,
         *,
-        step_id: str | None = None,
-        node_group_ids: Iterable[str] = (),
-        instance_ids: Iterable[str] = (),
         successful: bool | None = None,
-        created_after: datetime | None = None,
-        created_before: datetime | None = None,
-        sort_by: str | None = None,
-        limit: int | None = None,
-        marker: str | None = None,
+        **filters: Unpack[EventFilters],
     ) -> Page[Event]:
-        """Return one page of the cluster's events, filtered."""
-        params = {
-            "provision_step": step_id,
-            "node_group_id": list(node_group_ids),
-            "instance_id": list(instance_ids),
-            "successful": successful,
-            "created_after": created_after,
-            "created_before": created_before,
-            "sort_by": sort_by,
-            "limit": limit,
-            "marker": marker,
-        }
-        body = self.get_json(f"/v2/clusters/{_segment(cluster_id)}/events", params)
-        return Page.from_json(body, "events", Event.from_json)
+        """Return one page of the cluster's events, filtered (see :class:`EventFilters`)."""
+        return self._events_page(cluster_id, "events", filters, successful=successful)
 
     def list_failures(
         self,
         cluster_id: str,
         *,
-        step_id: str | None = None,
-        node_group_ids: Iterable[str] = (),
-        instance_ids: Iterable[str] = (),
         error_id: str | None = None,
-        created_after: datetime | None = None,
-        created_before: datetime | None = None,
-        sort_by: str | None = None,
-        limit: int | None = None,
-        marker: str | None = None,
+        **filters: Unpack[EventFilters],
     ) -> Page[Event]:
-        """Return one page of the cluster's failed events, filtered."""
+        """Return one page of the cluster's failed events, filtered (see :class:`EventFilters`)."""
+        return self._events_page(cluster_id, "failures", filters, error_id=error_id)
+
+    def _events_page(
+        self, cluster_id: str, key: str, filters: EventFilters, **more: str | bool | None
+    ) -> Page[Event]:
+        """Return one page of events from the cluster's ``key`` list (``events``, ``failures``)."""
         params = {
-            "provision_step": step_id,
-            "node_group_id": list(node_group_ids),
-            "instance_id": list(instance_ids),
-            "error_id": error_id,
-            "created_after": created_after,
-            "created_before": created_before,
-            "sort_by": sort_by,
-            "limit": limit,
-            "marker": marker,
+            "provision_step": filters.get("step_id"),
+            "node_group_id": list(filters.get("node_group_ids", ())),
+            "instance_id": list(filters.get("instance_ids", ())),
+            "created_after": filters.get("created_after"),
+            "created_before": filters.get("created_before"),
+            "sort_by": filters.get("sort_by"),
+            "limit": filters.get("limit"),
+            "marker": filters.get("marker"),
+            **more,
         }
-        body = self.get_json(f"/v2/clusters/{_segment(cluster_id)}/failures", params)
-        return Page.from_json(body, "failures", Event.from_json)
+        body = self.get_json(f"/v2/clusters/{_segment(cluster_id)}/{key}", params)
+        return Page.from_json(body, key, Event.from_json)
 
     def list_failure_groups(
         self,

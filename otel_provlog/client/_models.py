@@ -31,6 +31,32 @@ def _seconds(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
+_INSTANCE_FIELDS = ("instance_id", "instance_name", "node_group_id", "error_id")
+"""The fields an event and a failure example both carry, under the same keys."""
+_RUN_TIMES = ("created_at", "started_at", "completed_at", "updated_at")
+"""The timestamps of a step or an operation."""
+
+
+def _read(
+    body: Json,
+    *,
+    required: Sequence[str] = (),
+    optional: Sequence[str] = (),
+    times: Sequence[str] = (),
+    renamed: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Return the fields of a result read as they stand in ``body``.
+
+    ``required`` keys must be there; ``optional`` ones are None when absent; ``times`` are
+    ISO 8601 timestamps (None when absent); ``renamed`` maps a field to its JSON key.
+    """
+    values = {name: body[name] for name in required}
+    values.update((name, body.get(name)) for name in optional)
+    values.update((name, _time(body.get(name))) for name in times)
+    values.update((name, body.get(key)) for name, key in (renamed or {}).items())
+    return values
+
+
 @dataclass(frozen=True, slots=True)
 class Step:
     """A provisioning step: its counts, outcome, times and the API's estimate of time left."""
@@ -73,21 +99,16 @@ class Step:
         """Read a step of ``provisioning_progress`` or of a step list."""
         estimate = body.get("estimate") or {}
         return cls(
-            id=body["id"],
-            cluster_id=body["cluster_id"],
-            operation_id=body.get("operation_id"),
-            step_name=body["step_name"],
-            step_type=body.get("step_type"),
+            **_read(
+                body,
+                required=("id", "cluster_id", "step_name"),
+                optional=("operation_id", "step_type", "total", "successful"),
+                times=_RUN_TIMES,
+            ),
             completed=int(body.get("completed") or 0),
             failed=int(body.get("failed") or 0),
-            total=body.get("total"),
-            successful=body.get("successful"),
             status=body.get("status") or "running",
             progress=body.get("progress") or body["step_name"],
-            created_at=_time(body.get("created_at")),
-            started_at=_time(body.get("started_at")),
-            completed_at=_time(body.get("completed_at")),
-            updated_at=_time(body.get("updated_at")),
             duration=_seconds(body.get("duration")),
             seconds_left=_seconds(estimate.get("seconds_left")),
             expected_duration=_seconds(estimate.get("expected_duration")),
@@ -123,15 +144,13 @@ class Operation:
         estimate = body.get("estimate") or {}
         plan = body.get("plan")
         return cls(
-            id=body["id"],
-            step_type=body["step_type"],
-            status=body["status"],
-            successful=body.get("successful"),
+            **_read(
+                body,
+                required=("id", "step_type", "status"),
+                optional=("successful",),
+                times=_RUN_TIMES,
+            ),
             plan=tuple(plan) if plan is not None else None,
-            created_at=_time(body.get("created_at")),
-            started_at=_time(body.get("started_at")),
-            completed_at=_time(body.get("completed_at")),
-            updated_at=_time(body.get("updated_at")),
             seconds_left=_seconds(estimate.get("seconds_left")),
         )
 
@@ -156,13 +175,14 @@ class Cluster:
         """Read a cluster document (v1.1's ``tenant_id`` or v2's ``project_id``)."""
         operation = body.get("operation")
         return cls(
-            id=body["id"],
-            name=body.get("name"),
+            **_read(
+                body,
+                required=("id",),
+                optional=("name", "status_description"),
+                times=("created_at", "updated_at"),
+            ),
             tenant_id=body.get("tenant_id", body.get("project_id")),
             status=body.get("status") or "Unknown",
-            status_description=body.get("status_description"),
-            created_at=_time(body.get("created_at")),
-            updated_at=_time(body.get("updated_at")),
             operation=Operation.from_json(operation) if operation else None,
             steps=tuple(Step.from_json(s) for s in body.get("provisioning_progress") or ()),
         )
@@ -190,19 +210,13 @@ class Event:
     def from_json(cls, body: Json) -> Event:
         """Read an event of an event or failure list."""
         return cls(
-            id=body["id"],
-            cluster_id=body["cluster_id"],
-            step_id=body.get("provisioning_step_id"),
-            node_group_id=body.get("node_group_id"),
-            instance_id=body.get("instance_id"),
-            instance_name=body.get("instance_name"),
-            event_info=body.get("event_info"),
-            successful=body.get("successful"),
-            error_id=body.get("error_id"),
-            stacktrace=body.get("stacktrace"),
-            started_at=_time(body.get("started_at")),
-            created_at=_time(body.get("created_at")),
-            updated_at=_time(body.get("updated_at")),
+            **_read(
+                body,
+                required=("id", "cluster_id"),
+                optional=(*_INSTANCE_FIELDS, "event_info", "successful", "stacktrace"),
+                times=("started_at", "created_at", "updated_at"),
+                renamed={"step_id": "provisioning_step_id"},
+            )
         )
 
 
@@ -221,12 +235,12 @@ class FailureExample:
     def from_json(cls, body: Json) -> FailureExample:
         """Read an entry of a failure group's ``examples``."""
         return cls(
-            event_id=body["event_id"],
-            instance_id=body.get("instance_id"),
-            instance_name=body.get("instance_name"),
-            node_group_id=body.get("node_group_id"),
-            error_id=body.get("error_id"),
-            step_id=body.get("provisioning_step_id"),
+            **_read(
+                body,
+                required=("event_id",),
+                optional=_INSTANCE_FIELDS,
+                renamed={"step_id": "provisioning_step_id"},
+            )
         )
 
 
@@ -255,8 +269,7 @@ class FailureGroup:
             message=body.get("message") or "",
             count=int(body.get("count") or 0),
             node_groups={str(k): int(v) for k, v in (body.get("node_groups") or {}).items()},
-            first_seen=_time(body.get("first_seen")),
-            last_seen=_time(body.get("last_seen")),
+            **_read(body, times=("first_seen", "last_seen")),
             examples=tuple(FailureExample.from_json(e) for e in body.get("examples") or ()),
         )
 

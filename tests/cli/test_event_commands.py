@@ -102,29 +102,8 @@ def test_failures_grouped_by_cause_in_the_store(run_provlog, simulated_store):
     assert "is not accessible over SSH" in table
 
 
-GROUP = {
-    "fingerprint": "f1",
-    "pattern": "Instance <name> is not accessible over SSH",
-    "message": "Instance worker-7 is not accessible over SSH",
-    "count": 3,
-    "node_groups": {"ng-worker": 2, "": 1},
-    "first_seen": "2026-05-04T10:00:00.250000Z",
-    "last_seen": "2026-05-04T10:05:00.000000Z",
-    "examples": [
-        {
-            "event_id": "e-7",
-            "instance_id": "i-7",
-            "instance_name": "worker-7",
-            "node_group_id": "ng-worker",
-            "error_id": "err-7",
-            "provisioning_step_id": "s-1",
-        }
-    ],
-}
-
-
 @responses.activate
-def test_failures_grouped_by_cause(run_provlog):
+def test_failures_grouped_by_cause(run_provlog, failure_group):
     """``failures --group`` prints each cause with its count, node groups and an example."""
     base = "http://provlog.test"
     responses.get(
@@ -149,7 +128,7 @@ def test_failures_grouped_by_cause(run_provlog):
     )
     responses.get(
         f"{base}/v2/clusters/c-1/failure-groups",
-        json={"failure_groups": [GROUP]},
+        json={"failure_groups": [failure_group]},
         match=[
             responses.matchers.query_param_matcher(
                 {

@@ -24,26 +24,6 @@ from tests.served_api import free_port
 
 BASE = "http://provlog.test"
 
-GROUP = {
-    "fingerprint": "f1",
-    "pattern": "Instance <name> is not accessible over SSH",
-    "message": "Instance worker-7 is not accessible over SSH",
-    "count": 3,
-    "node_groups": {"ng-worker": 2, "": 1},
-    "first_seen": "2026-05-04T10:00:00.250000Z",
-    "last_seen": "2026-05-04T10:05:00.000000Z",
-    "examples": [
-        {
-            "event_id": "e-7",
-            "instance_id": "i-7",
-            "instance_name": "worker-7",
-            "node_group_id": "ng-worker",
-            "error_id": "err-7",
-            "provisioning_step_id": "s-1",
-        }
-    ],
-}
-
 
 def _error(status: int, name: str, message: str, request_id: str) -> dict:
     return {
@@ -161,14 +141,14 @@ def test_iterate_follows_the_markers_page_after_page():
 
 
 @responses.activate
-def test_failure_groups_are_typed_and_paged():
+def test_failure_groups_are_typed_and_paged(failure_group):
     """Failure groups come typed, filtered by step and node group, page after page."""
     url = f"{BASE}/v2/clusters/c-1/failure-groups"
     wanted = {"provision_step": "s-1", "node_group_id": "ng-worker", "limit": "1"}
-    second = {**GROUP, "fingerprint": "f2", "count": 1, "examples": []}
+    second = {**failure_group, "fingerprint": "f2", "count": 1, "examples": []}
     responses.get(
         url,
-        json={"failure_groups": [GROUP], "markers": {"prev": None, "next": "f1"}},
+        json={"failure_groups": [failure_group], "markers": {"prev": None, "next": "f1"}},
         match=[matchers.query_param_matcher(wanted)],
     )
     responses.get(
@@ -188,7 +168,7 @@ def test_failure_groups_are_typed_and_paged():
     )
     assert [g.fingerprint for g in found] == ["f1", "f2"]
     first = found[0]
-    assert (first.pattern, first.count) == (GROUP["pattern"], 3)
+    assert (first.pattern, first.count) == (failure_group["pattern"], 3)
     assert first.node_groups == {"ng-worker": 2, "": 1}
     assert first.first_seen == datetime(2026, 5, 4, 10, 0, 0, 250000, tzinfo=UTC)
     (example,) = first.examples

@@ -11,11 +11,11 @@ from sqlalchemy import MetaData, inspect, text
 from sqlalchemy.exc import IntegrityError
 
 from otel_provlog import attributes as attr
+from otel_provlog._ids import span_row_id
 from otel_provlog.exporter import migrate
 from otel_provlog.exporter.database import create_store_engine, session_factory
 from otel_provlog.exporter.models import Base
 from otel_provlog.exporter.writer import write_batch
-from otel_provlog.ids import span_row_id
 
 TABLES = {"clusters", "cluster_operations", "provision_steps", "cluster_events", "rejected_spans"}
 

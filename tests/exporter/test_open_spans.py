@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from otel_provlog._ids import span_row_id
 from otel_provlog.exporter.open_spans import OpenSpans
-from otel_provlog.ids import span_row_id
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 STEP = "00f067aa0ba902b7"

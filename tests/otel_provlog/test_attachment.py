@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from otel_provlog.attachment import (
+from otel_provlog._attachment import (
     Registry,
     Scope,
     current_scope,

@@ -10,8 +10,8 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
 from otel_provlog import attributes as a
-from otel_provlog.events import NOOP_EVENT, Event, Instance, event_attributes
-from otel_provlog.tracer import tracer_for
+from otel_provlog._events import NOOP_EVENT, Event, Instance, event_attributes
+from otel_provlog._tracer import tracer_for
 
 
 def test_instance_of_sahara_object(instances: Any, cluster_id: str) -> None:

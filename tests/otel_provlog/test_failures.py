@@ -10,7 +10,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 import otel_provlog
 from otel_provlog import attributes as a
-from otel_provlog.failures import (
+from otel_provlog._failures import (
     GROUP_LIMIT,
     exception_attributes,
     failure_message,

@@ -7,7 +7,7 @@ import uuid
 from hypothesis import given
 from hypothesis import strategies as st
 
-from otel_provlog.ids import event_row_id, span_row_id
+from otel_provlog._ids import event_row_id, span_row_id
 
 NAMESPACE = uuid.UUID("6f0c3a56-2f0e-4b8e-9a43-4f7d2b1c9e10")
 

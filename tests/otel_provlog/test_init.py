@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import doctest
 import inspect
+import pkgutil
 
 import otel_provlog
 
@@ -36,3 +37,10 @@ def test_configure_passes_its_arguments_through() -> None:
         typing.get_type_hints(SettingValues)
     )
     assert run_options <= set(inspect.signature(pipeline.configure).parameters)
+
+
+def test_only_the_documented_modules_are_public() -> None:
+    """Plumbing modules start with an underscore; the public ones are those the docs name."""
+    names = {module.name for module in pkgutil.iter_modules(otel_provlog.__path__)}
+    public = {name for name in names if not name.startswith("_")} - {"api", "exporter"}
+    assert public == {"attributes", "cli", "client", "config", "sahara", "testing"}

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from otel_provlog.plan import Plan, plan_steps
+from otel_provlog._plan import Plan, plan_steps
 
 DECLARED = {
     "creating": ["Launching instances", "Waiting for ssh"],

@@ -13,7 +13,7 @@ from opentelemetry.trace import StatusCode
 import otel_provlog
 from otel_provlog import attributes as a
 from otel_provlog import sahara as cpo
-from otel_provlog.ids import span_row_id
+from otel_provlog._ids import span_row_id
 
 
 @pytest.fixture

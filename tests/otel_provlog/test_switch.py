@@ -9,9 +9,9 @@ from opentelemetry.sdk.trace import TracerProvider
 
 import otel_provlog
 from otel_provlog import sahara as cpo
-from otel_provlog.events import NOOP_EVENT
-from otel_provlog.operations import NOOP_OPERATION
-from otel_provlog.steps import NOOP_STEP
+from otel_provlog._events import NOOP_EVENT
+from otel_provlog._operations import NOOP_OPERATION
+from otel_provlog._steps import NOOP_STEP
 
 SWITCHES = [("PROVLOG_ENABLED", "false"), ("PROVLOG_ENABLED", "off"), ("OTEL_SDK_DISABLED", "true")]
 

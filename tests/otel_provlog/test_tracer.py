@@ -8,7 +8,7 @@ import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 
-from otel_provlog.tracer import INSTRUMENTATION_NAME, get_tracer, is_recording, tracer_for
+from otel_provlog._tracer import INSTRUMENTATION_NAME, get_tracer, is_recording, tracer_for
 
 
 def test_tracer_from_given_provider(provider: TracerProvider, spans: Any) -> None:

@@ -1,6 +1,6 @@
 """Events are kept unique by their row id alone.
 
-An event's row id names its (trace id, span id) (``otel_provlog.ids.span_row_id``), so the
+An event's row id names its (trace id, span id) (``otel_provlog._ids.span_row_id``), so the
 primary key already keeps a span from being stored twice. The second unique index on
 (trace id, span id) cost every insert a random B-tree write and nothing reads it.
 

@@ -1,9 +1,9 @@
 """Events' row ids grow with time: stored ids are rewritten to ``event_row_id``.
 
 An event's row id used to be a hash of its (trace id, span id) alone
-(``otel_provlog.ids.span_row_id``, UUID version 5): every stored event then wrote into a
+(``otel_provlog._ids.span_row_id``, UUID version 5): every stored event then wrote into a
 random page of the primary key, which costs more the more events the store holds. It is
-now ``otel_provlog.ids.event_row_id`` (UUID version 8: the span's end in milliseconds,
+now ``otel_provlog._ids.event_row_id`` (UUID version 8: the span's end in milliseconds,
 then the same hash), so new events append to the end of the key. The stored events get
 their new ids here, so a span stored before the upgrade and sent again after it is still
 recognised; the downgrade gives them back their old ids. Nothing else refers to an event's
@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from alembic import op
 
-from otel_provlog.ids import event_row_id, span_row_id
+from otel_provlog._ids import event_row_id, span_row_id
 
 revision = "0010"
 down_revision = "0009"

@@ -10,10 +10,10 @@ from typing import Any, ParamSpec, TypeVar, Unpack
 
 from opentelemetry import trace
 
-from otel_provlog.attachment import anything_open
-from otel_provlog.events import NOOP_EVENT, Event, EventFields, Instance
-from otel_provlog.steps import Step, current_step, step
-from otel_provlog.tracer import is_recording, logger
+from otel_provlog._attachment import anything_open
+from otel_provlog._events import NOOP_EVENT, Event, EventFields, Instance
+from otel_provlog._steps import Step, current_step, step
+from otel_provlog._tracer import is_recording, logger
 
 __all__ = ["bind", "call_with_event", "event", "record_event"]
 
@@ -177,7 +177,7 @@ def bind(func: Callable[P, R]) -> Callable[P, R]:
 
     Each call of the result runs in a copy of the context ``bind`` was called in, so a
     thread or pool task started with it reports to the same step as its creator, even a
-    step private to the creator (see :mod:`otel_provlog.attachment`)::
+    step private to the creator (see :func:`otel_provlog.current_step`)::
 
         executor.submit(otel_provlog.bind(configure_instance), instance)
     """

@@ -6,7 +6,7 @@ ERROR, and re-raised). A failure gets an ``error_id`` (a UUID) that is set on th
 and written, with the full traceback, to the ``otel_provlog`` logger at ERROR level, so
 an administrator can find it by id. ``provisioning.event.info`` carries the message only;
 the stack goes to the ``exception`` span event's ``exception.stacktrace`` alone (see
-:mod:`otel_provlog.failures`).
+:mod:`otel_provlog._failures`).
 """
 
 from __future__ import annotations
@@ -17,16 +17,16 @@ from collections.abc import Callable, Mapping
 from contextvars import Token
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Literal, TypedDict
+from typing import Literal, TypedDict
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.util.types import AttributeValue
 
 from otel_provlog import attributes
-from otel_provlog.failures import failure_message, record_exception
-from otel_provlog.spans import end_span, make_current, restore_context
-from otel_provlog.tracer import logger
+from otel_provlog._failures import failure_message, record_exception
+from otel_provlog._spans import NoOpContext, end_span, make_current, restore_context
+from otel_provlog._tracer import logger
 
 __all__ = ["NOOP_EVENT", "Event", "EventFields", "Instance", "describe", "event_attributes"]
 
@@ -213,8 +213,7 @@ class Event:
 
         The exception (if any) is recorded on the span, the span status becomes ERROR, and
         the failure is logged at ERROR level with its id and traceback. The event info is
-        ``info``, else the exception's message (:func:`~otel_provlog.failures.failure_message`),
-        never its stack.
+        ``info``, else the exception's message, never its stack.
         """
         error_id = self.error_id = str(uuid.uuid4())
         message = failure_message(exception) if exception is not None else None
@@ -281,7 +280,7 @@ class Event:
         return False
 
 
-class _NoOpEvent(Event):
+class _NoOpEvent(NoOpContext, Event):
     """The shared event handed out when nothing is recorded."""
 
     def __init__(self) -> None:
@@ -301,12 +300,6 @@ class _NoOpEvent(Event):
 
     def finish(self, *, at_ns: int | None = None) -> None:
         pass
-
-    def __enter__(self) -> Event:
-        return self
-
-    def __exit__(self, *exc_info: Any) -> Literal[False]:
-        return False
 
 
 NOOP_EVENT: Event = _NoOpEvent()

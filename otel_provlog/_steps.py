@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Literal, Self, TypedDict, Unpack
+from typing import Any, TypedDict, Unpack
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
 from otel_provlog import attributes
-from otel_provlog.attachment import find, find_in_context, should_publish
-from otel_provlog.events import (
+from otel_provlog._attachment import find, find_in_context, should_publish
+from otel_provlog._events import (
     NOOP_EVENT,
     Attributes,
     Event,
@@ -24,9 +24,16 @@ from otel_provlog.events import (
     describe,
     event_attributes,
 )
-from otel_provlog.plan import check_step_type
-from otel_provlog.spans import OwnerScope, SpanScope, end_span, record_error, record_marker
-from otel_provlog.tracer import get_tracer, is_recording, logger, tracer_for
+from otel_provlog._plan import check_step_type
+from otel_provlog._spans import (
+    NoOpContext,
+    OwnerScope,
+    SpanScope,
+    end_span,
+    record_error,
+    record_marker,
+)
+from otel_provlog._tracer import get_tracer, is_recording, logger, tracer_for
 
 __all__ = [
     "NOOP_STEP",
@@ -47,7 +54,7 @@ class Step(SpanScope):
     made with :meth:`event` (a context manager), :meth:`add_success` and
     :meth:`add_failure`; events reported through :func:`otel_provlog.event` or
     :mod:`otel_provlog.sahara` find it from any thread (see
-    :mod:`otel_provlog.attachment`).
+    :func:`current_step`).
     """
 
     _kind = "step"
@@ -204,7 +211,7 @@ class Step(SpanScope):
             fields: ``instance_id``, ``instance_name``, ``node_group_id`` (each overriding
                 ``instance``'s), ``info`` (free text) and ``tracer_provider`` (record the
                 span through it instead of the step's): see
-                :class:`~otel_provlog.events.EventFields`.
+                :class:`~otel_provlog.EventFields`.
 
         The event succeeds when the block ends normally and fails when it raises; the
         exception is re-raised.
@@ -251,7 +258,7 @@ class Step(SpanScope):
         return error_id
 
 
-class _NoOpStep(Step):
+class _NoOpStep(NoOpContext, Step):
     """The shared step handed out when nothing is recorded."""
 
     def __init__(self) -> None:
@@ -271,12 +278,6 @@ class _NoOpStep(Step):
 
     def add_failure(self, instance: object = None, **fields: Any) -> str | None:
         return None
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc_info: Any) -> Literal[False]:
-        return False
 
 
 NOOP_STEP: Step = _NoOpStep()

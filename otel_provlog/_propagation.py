@@ -21,9 +21,9 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from otel_provlog.events import NOOP_EVENT, Event, EventFields, describe, event_attributes
-from otel_provlog.steps import Step, current_step
-from otel_provlog.tracer import get_tracer, logger
+from otel_provlog._events import NOOP_EVENT, Event, EventFields, describe, event_attributes
+from otel_provlog._steps import Step, current_step
+from otel_provlog._tracer import get_tracer, logger
 
 __all__ = ["extract_context", "inject_step", "remote_event"]
 

@@ -10,15 +10,22 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Literal, Self, TypedDict, Unpack
+from typing import Any, TypedDict, Unpack
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
 from otel_provlog import attributes
-from otel_provlog.plan import PlanLike, check_step_type, plan_steps
-from otel_provlog.spans import Owned, OwnerScope, end_span, record_error, record_marker
-from otel_provlog.tracer import get_tracer, logger
+from otel_provlog._plan import PlanLike, check_step_type, plan_steps
+from otel_provlog._spans import (
+    NoOpContext,
+    Owned,
+    OwnerScope,
+    end_span,
+    record_error,
+    record_marker,
+)
+from otel_provlog._tracer import get_tracer, logger
 
 __all__ = ["NOOP_OPERATION", "Operation", "OperationOptions", "operation", "start_operation"]
 
@@ -134,7 +141,7 @@ class Operation(OwnerScope):
         self._token = None
 
 
-class _NoOpOperation(Operation):
+class _NoOpOperation(NoOpContext, Operation):
     """The shared operation handed out when nothing is recorded."""
 
     def __init__(self) -> None:
@@ -148,12 +155,6 @@ class _NoOpOperation(Operation):
 
     def end(self, error: BaseException | None = None) -> None:
         pass
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc_info: Any) -> Literal[False]:
-        return False
 
 
 NOOP_OPERATION: Operation = _NoOpOperation()

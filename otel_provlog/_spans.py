@@ -2,25 +2,27 @@
 
 Recording must not turn a provisioning action into a failure: every call into the
 OpenTelemetry API here is guarded and its failure logged. :class:`SpanScope` is the part
-an operation and a step share: the span, its ids, beginning it and the ``with`` block.
+an operation and a step share: the span, its ids, beginning it and the ``with`` block;
+:class:`NoOpContext` the ``with`` block of their no-op twins (and the event's).
 """
 
 from __future__ import annotations
 
 from contextvars import Token
 from types import TracebackType
-from typing import ClassVar, Literal, Protocol, Self
+from typing import Any, ClassVar, Literal, Protocol, Self
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.util.types import Attributes
 
-from otel_provlog.attachment import Scope
-from otel_provlog.failures import failure_message, record_exception
-from otel_provlog.ids import span_row_id
-from otel_provlog.tracer import logger
+from otel_provlog._attachment import Scope
+from otel_provlog._failures import failure_message, record_exception
+from otel_provlog._ids import span_row_id
+from otel_provlog._tracer import logger
 
 __all__ = [
+    "NoOpContext",
     "Owned",
     "OwnerScope",
     "SpanScope",
@@ -37,7 +39,7 @@ __all__ = [
 def record_error(span: trace.Span, error: BaseException) -> None:
     """Record ``error`` on ``span`` and set its status to ERROR (never raises).
 
-    The message and the stack stay apart, as :mod:`otel_provlog.failures` records them.
+    The message and the stack stay apart, as :mod:`otel_provlog._failures` records them.
     """
     try:
         message = failure_message(error)
@@ -115,11 +117,23 @@ def span_id(span: trace.Span | None) -> str | None:
 
 
 def row_id(span: trace.Span | None) -> str | None:
-    """Return the store's row id of ``span`` (see :mod:`otel_provlog.ids`), None if invalid."""
+    """Return the store's row id of ``span`` (see :mod:`otel_provlog._ids`), None if invalid."""
     context = _valid_context(span)
     if context is None:
         return None
     return span_row_id(format(context.trace_id, "032x"), format(context.span_id, "016x"))
+
+
+class NoOpContext:
+    """The ``with`` block of a no-op twin: entering and leaving it do nothing."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> Literal[False]:
+        return False
 
 
 class SpanScope(Scope):
