@@ -4,16 +4,18 @@
 The instrumented process attaches the store path (``configure(drain="none")``: it only
 spools), makes 1,000 events to warm up, reads its RSS, makes the events and reads it
 again. Its spool is then stored by ``provlog drain --until-empty`` on each backend: the
-drain's growth is its peak RSS (``wait4``) less its RSS when it starts draining.
+drain's growth is its peak RSS (its own ``VmHWM``, read while it runs) less its RSS when
+it starts draining.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Final
 
@@ -62,8 +64,24 @@ print(json.dumps({"before": before, "after": after}))
 _spool: dict[str, object] = {}
 
 
+def _status_kb(pid: int, field: str) -> int | None:
+    """A ``kB`` field of the process's ``/proc`` status, or None once it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        return None
+    return None
+
+
 def _drain_growth(url: str, folder: Path) -> tuple[float, int]:
-    """Return the drain's RSS growth in bytes and its exit code."""
+    """Return the drain's RSS growth in bytes and its exit code.
+
+    The peak is the process's own high-water mark (``VmHWM``), read while it runs: the
+    ``wait4`` peak would also count the pages the child shared with this process between
+    ``fork`` and ``exec``, which are this process's, not the drain's.
+    """
     process = subprocess.Popen(
         provlog(
             "drain",
@@ -81,17 +99,15 @@ def _drain_growth(url: str, folder: Path) -> tuple[float, int]:
     )
     assert process.stderr is not None
     process.stderr.readline()  # "draining ...": imported, about to start
-    start = 0
-    try:
-        for line in Path(f"/proc/{process.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                start = int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    process.stderr.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    return usage.ru_maxrss * 1024 - start, process.returncode
+    start = _status_kb(process.pid, "VmRSS") or 0
+    peak = start
+    reader = threading.Thread(target=process.stderr.read, daemon=True)
+    reader.start()
+    while process.poll() is None:
+        peak = max(peak, _status_kb(process.pid, "VmHWM") or 0)
+        time.sleep(0.1)
+    reader.join()
+    return (peak - start) * 1024, process.returncode
 
 
 def run(ctx: Context) -> list[Figure]:

@@ -68,7 +68,7 @@ DEFAULT_BACKOFF_MAX: Final = 5.0
 """Longest wait between two attempts while the database fails."""
 DEFAULT_LINGER: Final = 60.0
 """Seconds a finishing drain keeps trying a failing database before it leaves."""
-DRAIN_CACHE_MIB: Final = 64
+DRAIN_CACHE_MIB: Final = 48
 """SQLite page cache of the drain's connection: the index pages a large store writes into."""
 _LOCK_POLL: Final = 0.2
 
