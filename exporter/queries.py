@@ -2,11 +2,11 @@
 
 The API, the web page and the command line read the store through these functions only.
 
-Lists are paged by keyset: rows come in a stable order of (sort key, ``id``) and a page
-starts after the *marker*, the id of the last row of the page before. Rows added while a
-client pages through a list never make it skip or repeat a row that sorts after its marker,
-which offsets cannot promise. Sort keys are columns that do not change once a row exists
-(``created_at``, names), so a row cannot move behind the marker while it is being read.
+Lists are paged by keyset (:mod:`~otel_provlog.exporter.keyset`): rows come in a stable
+order of (sort key, ``id``) and a page starts after the *marker*, the id of the last row of
+the page before. Sort keys are columns that do not change once a row exists (``created_at``,
+names), so a row cannot move behind the marker while it is being read. A list here is a
+declaration: its model, the scope its markers must lie in, and its filters.
 """
 
 from __future__ import annotations
@@ -14,11 +14,19 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final, Generic, TypeVar
+from typing import Any, Final
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from otel_provlog.exporter.keyset import (
+    Keyset,
+    MarkerNotFoundError,
+    Ordering,
+    Page,
+    Sort,
+    boundary_of,
+)
 from otel_provlog.exporter.models import Cluster, ClusterEvent, ClusterOperation, ProvisionStep
 
 __all__ = [
@@ -45,39 +53,12 @@ __all__ = [
     "steps_of_clusters",
 ]
 
-RowT = TypeVar("RowT")
-
 CLUSTER_SORT_KEYS: Final = ("created_at", "name", "id")
 """Keys a cluster list may be sorted by."""
 STEP_SORT_KEYS: Final = ("created_at", "step_name", "id")
 """Keys a step list may be sorted by."""
 EVENT_SORT_KEYS: Final = ("created_at", "instance_name", "id")
 """Keys an event list may be sorted by."""
-
-
-class MarkerNotFoundError(LookupError):
-    """The marker names no row the caller may see."""
-
-
-@dataclass(frozen=True, slots=True)
-class Sort:
-    """A sort order: one key of the model, ascending unless ``descending``."""
-
-    key: str = "created_at"
-    descending: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Page(Generic[RowT]):
-    """One page of rows and the markers of its neighbours (None when there is none).
-
-    ``prev`` is the marker that returns the page before; it is None both when there is no
-    page before and when the page before is the first one (ask without a marker).
-    """
-
-    items: Sequence[RowT]
-    next: str | None = None
-    prev: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,70 +260,88 @@ def step_durations(
     ]
 
 
-def _sort_expression(model: Any, key: str) -> ColumnElement[Any]:
-    column = getattr(model, key)
-    if key in ("name", "step_name", "instance_name"):
-        return func.coalesce(column, "")
-    return column  # type: ignore[no-any-return]
+_TEXT_KEYS: Final = frozenset({"name", "step_name", "instance_name"})
+"""Sort keys that may be null: they sort as the empty text."""
 
 
-def _paginate(
+def _page(
     session: Session,
     model: Any,
-    scope: list[ColumnElement[bool]],
-    filters: list[ColumnElement[bool]],
-    sort: Sort,
+    scope: Sequence[ColumnElement[bool]],
+    conditions: Sequence[ColumnElement[bool]],
+    sort: Sort | None,
     *,
     limit: int,
     marker: str | None,
 ) -> Page[Any]:
-    """Return one page of ``model`` rows within ``scope`` and ``filters``, after ``marker``."""
-    key = _sort_expression(model, sort.key)
+    """Return one page of ``model`` rows within ``scope`` and ``conditions``, after ``marker``.
+
+    The marker must name a row within ``scope`` (conditions aside).
+    """
+    sort = sort or Sort()
+    column = getattr(model, sort.key)
+    key = func.coalesce(column, "") if sort.key in _TEXT_KEYS else column
     ident = model.id
-    base: Select[Any] = select(model).where(*scope, *filters)
-    boundary: tuple[Any, str] | None = None
+    boundary = None
     if marker is not None:
-        found = session.execute(select(key, ident).where(*scope, ident == marker)).one_or_none()
-        if found is None:
-            raise MarkerNotFoundError(marker)
-        boundary = (found[0], found[1])
+        boundary = boundary_of(session, select(key, ident).where(*scope, ident == marker), marker)
 
-    def after(value: Any, row_id: str, *, forward: bool, inclusive: bool) -> ColumnElement[bool]:
-        ahead = forward != sort.descending
-        beyond = key > value if ahead else key < value
-        past_id = ident >= row_id if inclusive else ident > row_id
-        if not ahead:
-            past_id = ident <= row_id if inclusive else ident < row_id
-        return or_(beyond, and_(key == value, past_id))
+    def values(row: Any) -> tuple[Any, str]:
+        value = getattr(row, sort.key)
+        return ("" if value is None else value, row.id)
 
-    def ordered(query: Select[Any], *, forward: bool) -> Select[Any]:
-        if forward != sort.descending:
-            return query.order_by(key.asc(), ident.asc())
-        return query.order_by(key.desc(), ident.desc())
+    keyset: Keyset[Any] = Keyset(
+        select(model).where(*scope, *conditions),
+        (Ordering(key, sort.descending), Ordering(ident, sort.descending)),
+        read=lambda result: result.scalars().all(),
+        values=values,
+    )
+    return keyset.page(session, limit=limit, boundary=boundary)
 
-    query = base
-    if boundary is not None:
-        query = query.where(after(*boundary, forward=True, inclusive=False))
-    rows = list(session.scalars(ordered(query, forward=True).limit(limit + 1)))
-    next_marker = rows[limit - 1].id if len(rows) > limit else None
-    items = rows[:limit]
-    prev_marker: str | None = None
-    if boundary is not None:
-        if items:
-            first = items[0]
-            value = getattr(first, sort.key)
-            edge: tuple[Any, str] = ("" if value is None else value, first.id)
-            inclusive = False
-        else:
-            edge, inclusive = boundary, True
-        before = session.scalars(
-            ordered(base.where(after(*edge, forward=False, inclusive=inclusive)), forward=False)
-            .limit(limit + 1)
-            .with_only_columns(ident)
-        ).all()
-        if len(before) > limit:
-            prev_marker = before[limit]
-    return Page(items=items, next=next_marker, prev=prev_marker)
+
+def _cluster_conditions(wanted: ClusterFilter) -> list[ColumnElement[bool]]:
+    found = wanted.conditions(Cluster.created_at)
+    if wanted.statuses:
+        found.append(Cluster.status.in_(wanted.statuses))
+    if wanted.name is not None:
+        found.append(Cluster.name == wanted.name)
+    return found
+
+
+def _step_conditions(wanted: StepFilter) -> list[ColumnElement[bool]]:
+    found = wanted.conditions(ProvisionStep.created_at)
+    if wanted.statuses:
+        found.append(ProvisionStep.status.in_(wanted.statuses))
+    if wanted.step_types:
+        found.append(ProvisionStep.step_type.in_(wanted.step_types))
+    if wanted.step_name is not None:
+        found.append(ProvisionStep.step_name == wanted.step_name)
+    if wanted.running:
+        found.append(ProvisionStep.successful.is_(None))
+    elif wanted.successful is not None:
+        found.append(ProvisionStep.successful.is_(wanted.successful))
+    if wanted.operation_id is not None:
+        found.append(ProvisionStep.operation_id == wanted.operation_id)
+    return found
+
+
+def _event_conditions(wanted: EventFilter) -> list[ColumnElement[bool]]:
+    found = wanted.conditions(ClusterEvent.created_at)
+    if wanted.step_id is not None:
+        found.append(ClusterEvent.provision_step_id == wanted.step_id)
+    if wanted.node_group_ids:
+        found.append(ClusterEvent.node_group_id.in_(wanted.node_group_ids))
+    if wanted.instance_ids:
+        found.append(ClusterEvent.instance_id.in_(wanted.instance_ids))
+    if wanted.successful is not None:
+        found.append(ClusterEvent.successful.is_(wanted.successful))
+    if wanted.error_id is not None:
+        found.append(ClusterEvent.error_id == wanted.error_id)
+    if wanted.instance_name is not None:
+        found.append(ClusterEvent.instance_name == wanted.instance_name)
+    if wanted.error_fingerprint is not None:
+        found.append(ClusterEvent.error_fingerprint == wanted.error_fingerprint)
+    return found
 
 
 def page_clusters(
@@ -359,18 +358,9 @@ def page_clusters(
     Raises:
         MarkerNotFoundError: the marker names no cluster of that tenant.
     """
-    wanted = filters or ClusterFilter()
-    scope: list[ColumnElement[bool]] = []
-    if tenant_id is not None:
-        scope.append(Cluster.tenant_id == tenant_id)
-    conditions = wanted.conditions(Cluster.created_at)
-    if wanted.statuses:
-        conditions.append(Cluster.status.in_(wanted.statuses))
-    if wanted.name is not None:
-        conditions.append(Cluster.name == wanted.name)
-    return _paginate(
-        session, Cluster, scope, conditions, sort or Sort(), limit=limit, marker=marker
-    )
+    scope = [] if tenant_id is None else [Cluster.tenant_id == tenant_id]
+    conditions = _cluster_conditions(filters or ClusterFilter())
+    return _page(session, Cluster, scope, conditions, sort, limit=limit, marker=marker)
 
 
 def page_steps(
@@ -387,24 +377,9 @@ def page_steps(
     Raises:
         MarkerNotFoundError: the marker names no step of that cluster.
     """
-    wanted = filters or StepFilter()
     scope = [ProvisionStep.cluster_id == cluster_id]
-    conditions = wanted.conditions(ProvisionStep.created_at)
-    if wanted.statuses:
-        conditions.append(ProvisionStep.status.in_(wanted.statuses))
-    if wanted.step_types:
-        conditions.append(ProvisionStep.step_type.in_(wanted.step_types))
-    if wanted.step_name is not None:
-        conditions.append(ProvisionStep.step_name == wanted.step_name)
-    if wanted.running:
-        conditions.append(ProvisionStep.successful.is_(None))
-    elif wanted.successful is not None:
-        conditions.append(ProvisionStep.successful.is_(wanted.successful))
-    if wanted.operation_id is not None:
-        conditions.append(ProvisionStep.operation_id == wanted.operation_id)
-    return _paginate(
-        session, ProvisionStep, scope, conditions, sort or Sort(), limit=limit, marker=marker
-    )
+    conditions = _step_conditions(filters or StepFilter())
+    return _page(session, ProvisionStep, scope, conditions, sort, limit=limit, marker=marker)
 
 
 def page_events(
@@ -421,23 +396,6 @@ def page_events(
     Raises:
         MarkerNotFoundError: the marker names no event of that cluster.
     """
-    wanted = filters or EventFilter()
     scope = [ClusterEvent.cluster_id == cluster_id]
-    conditions = wanted.conditions(ClusterEvent.created_at)
-    if wanted.step_id is not None:
-        conditions.append(ClusterEvent.provision_step_id == wanted.step_id)
-    if wanted.node_group_ids:
-        conditions.append(ClusterEvent.node_group_id.in_(wanted.node_group_ids))
-    if wanted.instance_ids:
-        conditions.append(ClusterEvent.instance_id.in_(wanted.instance_ids))
-    if wanted.successful is not None:
-        conditions.append(ClusterEvent.successful.is_(wanted.successful))
-    if wanted.error_id is not None:
-        conditions.append(ClusterEvent.error_id == wanted.error_id)
-    if wanted.instance_name is not None:
-        conditions.append(ClusterEvent.instance_name == wanted.instance_name)
-    if wanted.error_fingerprint is not None:
-        conditions.append(ClusterEvent.error_fingerprint == wanted.error_fingerprint)
-    return _paginate(
-        session, ClusterEvent, scope, conditions, sort or Sort(), limit=limit, marker=marker
-    )
+    conditions = _event_conditions(filters or EventFilter())
+    return _page(session, ClusterEvent, scope, conditions, sort, limit=limit, marker=marker)
