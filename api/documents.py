@@ -20,6 +20,7 @@ from otel_provlog.api.estimates import cluster_estimates
 from otel_provlog.api.params import MAX_PAGE_SIZE
 from otel_provlog.exporter import queries
 from otel_provlog.exporter.models import Cluster, ProvisionStep
+from otel_provlog.exporter.rows import ClusterRow
 
 __all__ = ["cluster_document", "cluster_summaries", "page_body"]
 
@@ -89,7 +90,7 @@ def cluster_document(
 
 def cluster_summaries(
     session: Session,
-    clusters: Iterable[Cluster],
+    clusters: Iterable[ClusterRow],
     *,
     tenant_key: str,
     now: datetime,

@@ -23,6 +23,7 @@ from otel_provlog.api.progress import (
 )
 from otel_provlog.exporter import queries
 from otel_provlog.exporter.models import ClusterOperation, ProvisionStep, RunStatus
+from otel_provlog.exporter.rows import OperationRow
 
 __all__ = ["HISTORY_SAMPLES", "cluster_estimates", "step_estimates"]
 
@@ -67,7 +68,7 @@ def _estimate(step: ProvisionStep, history: _History, now: datetime) -> StepEsti
 
 
 def _operation_estimate(
-    operation: ClusterOperation,
+    operation: ClusterOperation | OperationRow,
     steps: Sequence[ProvisionStep],
     estimates: dict[str, StepEstimate],
     history: _History,
@@ -98,7 +99,7 @@ def step_estimates(
 def cluster_estimates(
     session: Session,
     steps: Sequence[ProvisionStep],
-    operation: ClusterOperation | None,
+    operation: ClusterOperation | OperationRow | None,
     *,
     tenant_id: str | None,
     now: datetime,

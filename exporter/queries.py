@@ -17,9 +17,10 @@ from datetime import datetime
 from typing import Any, Final
 
 from sqlalchemy import ColumnElement, func, select
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
 from otel_provlog.exporter.keyset import (
+    AnyResult,
     Keyset,
     MarkerNotFoundError,
     Ordering,
@@ -28,6 +29,7 @@ from otel_provlog.exporter.keyset import (
     boundary_of,
 )
 from otel_provlog.exporter.models import Cluster, ClusterEvent, ClusterOperation, ProvisionStep
+from otel_provlog.exporter.rows import ClusterRow, OperationRow, StepRow, columns_of, read_rows
 
 __all__ = [
     "CLUSTER_SORT_KEYS",
@@ -140,47 +142,41 @@ def list_steps(session: Session, cluster_id: str) -> Sequence[ProvisionStep]:
     return session.scalars(query).all()
 
 
-def steps_of_clusters(
-    session: Session, cluster_ids: Iterable[str]
-) -> dict[str, list[ProvisionStep]]:
+def steps_of_clusters(session: Session, cluster_ids: Iterable[str]) -> dict[str, list[StepRow]]:
     """Return the steps of each cluster in ``cluster_ids``, oldest first, in one query."""
     ids = list(cluster_ids)
-    found: dict[str, list[ProvisionStep]] = {cluster_id: [] for cluster_id in ids}
+    found: dict[str, list[StepRow]] = {cluster_id: [] for cluster_id in ids}
     if not ids:
         return found
     query = (
-        select(ProvisionStep)
+        select(*columns_of(ProvisionStep, StepRow))
         .where(ProvisionStep.cluster_id.in_(ids))
         .order_by(ProvisionStep.created_at, ProvisionStep.id)
     )
-    for step in session.scalars(query):
+    for step in read_rows(StepRow, session.execute(query)):
         found[step.cluster_id].append(step)
     return found
 
 
-def latest_operations(session: Session, cluster_ids: Iterable[str]) -> dict[str, ClusterOperation]:
+def latest_operations(session: Session, cluster_ids: Iterable[str]) -> dict[str, OperationRow]:
     """Return the newest operation of each cluster in ``cluster_ids`` that has one."""
     ids = list(cluster_ids)
     if not ids:
         return {}
-    # The newest per cluster, by the database: a cluster's older operations are not loaded.
-    rank = (
-        func.row_number()
-        .over(
-            partition_by=ClusterOperation.cluster_id,
-            order_by=(ClusterOperation.created_at.desc(), ClusterOperation.id.desc()),
-        )
-        .label("rank")
+    # The newest per cluster, by the database (one index lookup per cluster): a cluster's
+    # older operations are not loaded.
+    other = aliased(ClusterOperation)
+    newest = (
+        select(other.id)
+        .where(other.cluster_id == ClusterOperation.cluster_id)
+        .order_by(other.created_at.desc(), other.id.desc())
+        .limit(1)
+        .scalar_subquery()
     )
-    ranked = (
-        select(ClusterOperation.id, rank).where(ClusterOperation.cluster_id.in_(ids)).subquery()
+    query = select(*columns_of(ClusterOperation, OperationRow)).where(
+        ClusterOperation.cluster_id.in_(ids), ClusterOperation.id == newest
     )
-    query = (
-        select(ClusterOperation)
-        .join(ranked, ranked.c.id == ClusterOperation.id)
-        .where(ranked.c.rank == 1)
-    )
-    return {operation.cluster_id: operation for operation in session.scalars(query)}
+    return {row.cluster_id: row for row in read_rows(OperationRow, session.execute(query))}
 
 
 def current_step(session: Session, cluster_id: str) -> ProvisionStep | None:
@@ -273,10 +269,12 @@ def _page(
     *,
     limit: int,
     marker: str | None,
+    row_type: type[tuple[Any, ...]] | None = None,
 ) -> Page[Any]:
     """Return one page of ``model`` rows within ``scope`` and ``conditions``, after ``marker``.
 
-    The marker must name a row within ``scope`` (conditions aside).
+    The marker must name a row within ``scope`` (conditions aside). Rows are ORM objects, or
+    plain rows of ``row_type`` (:mod:`~otel_provlog.exporter.rows`) when given.
     """
     sort = sort or Sort()
     column = getattr(model, sort.key)
@@ -290,10 +288,14 @@ def _page(
         value = getattr(row, sort.key)
         return ("" if value is None else value, row.id)
 
+    def read(result: AnyResult) -> Sequence[Any]:
+        return result.scalars().all() if row_type is None else read_rows(row_type, result)
+
+    selected = [model] if row_type is None else columns_of(model, row_type)
     keyset: Keyset[Any] = Keyset(
-        select(model).where(*scope, *conditions),
+        select(*selected).where(*scope, *conditions),
         (Ordering(key, sort.descending), Ordering(ident, sort.descending)),
-        read=lambda result: result.scalars().all(),
+        read=read,
         values=values,
     )
     return keyset.page(session, limit=limit, boundary=boundary)
@@ -352,15 +354,17 @@ def page_clusters(
     sort: Sort | None = None,
     limit: int = 100,
     marker: str | None = None,
-) -> Page[Cluster]:
-    """Return one page of clusters (of ``tenant_id`` when given).
+) -> Page[ClusterRow]:
+    """Return one page of clusters (of ``tenant_id`` when given), as plain rows.
 
     Raises:
         MarkerNotFoundError: the marker names no cluster of that tenant.
     """
     scope = [] if tenant_id is None else [Cluster.tenant_id == tenant_id]
     conditions = _cluster_conditions(filters or ClusterFilter())
-    return _page(session, Cluster, scope, conditions, sort, limit=limit, marker=marker)
+    return _page(
+        session, Cluster, scope, conditions, sort, limit=limit, marker=marker, row_type=ClusterRow
+    )
 
 
 def page_steps(
