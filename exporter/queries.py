@@ -11,16 +11,18 @@ declaration: its model, the scope its markers must lie in, and its filters.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache, partial
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, func, select
-from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
+from sqlalchemy import ColumnElement, bindparam, func, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from otel_provlog.exporter.keyset import (
     AnyResult,
+    AnySelect,
     Keyset,
     MarkerNotFoundError,
     Ordering,
@@ -62,13 +64,19 @@ STEP_SORT_KEYS: Final = ("created_at", "step_name", "id")
 EVENT_SORT_KEYS: Final = ("created_at", "instance_name", "id")
 """Keys an event list may be sorted by."""
 
+_CLUSTERS: Final = Cluster.__table__
+_OPERATIONS: Final = ClusterOperation.__table__
+_STEPS: Final = ProvisionStep.__table__
+
 
 @dataclass(frozen=True, slots=True)
 class _Window:
     created_after: datetime | None = None
     created_before: datetime | None = None
 
-    def conditions(self, column: InstrumentedAttribute[datetime]) -> list[ColumnElement[bool]]:
+    def conditions(
+        self, column: InstrumentedAttribute[datetime] | ColumnElement[datetime]
+    ) -> list[ColumnElement[bool]]:
         found: list[ColumnElement[bool]] = []
         if self.created_after is not None:
             found.append(column >= self.created_after)
@@ -142,20 +150,44 @@ def list_steps(session: Session, cluster_id: str) -> Sequence[ProvisionStep]:
     return session.scalars(query).all()
 
 
+@cache
+def _steps_of_clusters_query() -> AnySelect:
+    steps = _STEPS.c
+    return (
+        select(*columns_of(_STEPS, StepRow))
+        .where(steps.cluster_id.in_(bindparam("cluster_ids", expanding=True)))
+        .order_by(steps.created_at, steps.id)
+    )
+
+
 def steps_of_clusters(session: Session, cluster_ids: Iterable[str]) -> dict[str, list[StepRow]]:
     """Return the steps of each cluster in ``cluster_ids``, oldest first, in one query."""
     ids = list(cluster_ids)
     found: dict[str, list[StepRow]] = {cluster_id: [] for cluster_id in ids}
     if not ids:
         return found
-    query = (
-        select(*columns_of(ProvisionStep, StepRow))
-        .where(ProvisionStep.cluster_id.in_(ids))
-        .order_by(ProvisionStep.created_at, ProvisionStep.id)
-    )
-    for step in read_rows(StepRow, session.execute(query)):
+    result = session.execute(_steps_of_clusters_query(), {"cluster_ids": ids})
+    for step in read_rows(StepRow, result):
         found[step.cluster_id].append(step)
     return found
+
+
+@cache
+def _latest_operations_query() -> AnySelect:
+    # The newest per cluster, by the database (one index lookup per cluster): a cluster's
+    # older operations are not loaded.
+    operations, other = _OPERATIONS.c, _OPERATIONS.alias().c
+    newest = (
+        select(other.id)
+        .where(other.cluster_id == operations.cluster_id)
+        .order_by(other.created_at.desc(), other.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    return select(*columns_of(_OPERATIONS, OperationRow)).where(
+        operations.cluster_id.in_(bindparam("cluster_ids", expanding=True)),
+        operations.id == newest,
+    )
 
 
 def latest_operations(session: Session, cluster_ids: Iterable[str]) -> dict[str, OperationRow]:
@@ -163,20 +195,8 @@ def latest_operations(session: Session, cluster_ids: Iterable[str]) -> dict[str,
     ids = list(cluster_ids)
     if not ids:
         return {}
-    # The newest per cluster, by the database (one index lookup per cluster): a cluster's
-    # older operations are not loaded.
-    other = aliased(ClusterOperation)
-    newest = (
-        select(other.id)
-        .where(other.cluster_id == ClusterOperation.cluster_id)
-        .order_by(other.created_at.desc(), other.id.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-    query = select(*columns_of(ClusterOperation, OperationRow)).where(
-        ClusterOperation.cluster_id.in_(ids), ClusterOperation.id == newest
-    )
-    return {row.cluster_id: row for row in read_rows(OperationRow, session.execute(query))}
+    result = session.execute(_latest_operations_query(), {"cluster_ids": ids})
+    return {row.cluster_id: row for row in read_rows(OperationRow, result)}
 
 
 def current_step(session: Session, cluster_id: str) -> ProvisionStep | None:
@@ -260,26 +280,31 @@ _TEXT_KEYS: Final = frozenset({"name", "step_name", "instance_name"})
 """Sort keys that may be null: they sort as the empty text."""
 
 
+def _entities(result: AnyResult) -> Sequence[Any]:
+    return result.scalars().all()
+
+
 def _page(
     session: Session,
-    model: Any,
+    columns: Any,
+    selected: Sequence[Any],
+    read: Callable[[AnyResult], Sequence[Any]],
     scope: Sequence[ColumnElement[bool]],
     conditions: Sequence[ColumnElement[bool]],
     sort: Sort | None,
     *,
     limit: int,
     marker: str | None,
-    row_type: type[tuple[Any, ...]] | None = None,
 ) -> Page[Any]:
-    """Return one page of ``model`` rows within ``scope`` and ``conditions``, after ``marker``.
+    """Return one page of the ``selected`` rows within ``scope`` and ``conditions``.
 
-    The marker must name a row within ``scope`` (conditions aside). Rows are ORM objects, or
-    plain rows of ``row_type`` (:mod:`~otel_provlog.exporter.rows`) when given.
+    ``columns`` names the list's columns (an ORM model, or a table's ``c``); ``read`` makes
+    rows of a result. The marker must name a row within ``scope`` (conditions aside).
     """
     sort = sort or Sort()
-    column = getattr(model, sort.key)
+    column = getattr(columns, sort.key)
     key = func.coalesce(column, "") if sort.key in _TEXT_KEYS else column
-    ident = model.id
+    ident = columns.id
     boundary = None
     if marker is not None:
         boundary = boundary_of(session, select(key, ident).where(*scope, ident == marker), marker)
@@ -288,10 +313,6 @@ def _page(
         value = getattr(row, sort.key)
         return ("" if value is None else value, row.id)
 
-    def read(result: AnyResult) -> Sequence[Any]:
-        return result.scalars().all() if row_type is None else read_rows(row_type, result)
-
-    selected = [model] if row_type is None else columns_of(model, row_type)
     keyset: Keyset[Any] = Keyset(
         select(*selected).where(*scope, *conditions),
         (Ordering(key, sort.descending), Ordering(ident, sort.descending)),
@@ -302,11 +323,11 @@ def _page(
 
 
 def _cluster_conditions(wanted: ClusterFilter) -> list[ColumnElement[bool]]:
-    found = wanted.conditions(Cluster.created_at)
+    found = wanted.conditions(_CLUSTERS.c.created_at)
     if wanted.statuses:
-        found.append(Cluster.status.in_(wanted.statuses))
+        found.append(_CLUSTERS.c.status.in_(wanted.statuses))
     if wanted.name is not None:
-        found.append(Cluster.name == wanted.name)
+        found.append(_CLUSTERS.c.name == wanted.name)
     return found
 
 
@@ -360,10 +381,12 @@ def page_clusters(
     Raises:
         MarkerNotFoundError: the marker names no cluster of that tenant.
     """
-    scope = [] if tenant_id is None else [Cluster.tenant_id == tenant_id]
+    # Core columns and plain rows: a page of a hundred clusters loads no ORM object.
+    scope = [] if tenant_id is None else [_CLUSTERS.c.tenant_id == tenant_id]
     conditions = _cluster_conditions(filters or ClusterFilter())
+    selected, read = columns_of(_CLUSTERS, ClusterRow), partial(read_rows, ClusterRow)
     return _page(
-        session, Cluster, scope, conditions, sort, limit=limit, marker=marker, row_type=ClusterRow
+        session, _CLUSTERS.c, selected, read, scope, conditions, sort, limit=limit, marker=marker
     )
 
 
@@ -383,7 +406,17 @@ def page_steps(
     """
     scope = [ProvisionStep.cluster_id == cluster_id]
     conditions = _step_conditions(filters or StepFilter())
-    return _page(session, ProvisionStep, scope, conditions, sort, limit=limit, marker=marker)
+    return _page(
+        session,
+        ProvisionStep,
+        [ProvisionStep],
+        _entities,
+        scope,
+        conditions,
+        sort,
+        limit=limit,
+        marker=marker,
+    )
 
 
 def page_events(
@@ -402,4 +435,14 @@ def page_events(
     """
     scope = [ClusterEvent.cluster_id == cluster_id]
     conditions = _event_conditions(filters or EventFilter())
-    return _page(session, ClusterEvent, scope, conditions, sort, limit=limit, marker=marker)
+    return _page(
+        session,
+        ClusterEvent,
+        [ClusterEvent],
+        _entities,
+        scope,
+        conditions,
+        sort,
+        limit=limit,
+        marker=marker,
+    )

@@ -2,8 +2,9 @@
 
 A page of clusters shows a hundred clusters with their steps and operations; loading them
 as ORM objects (identity map, instrumented attributes) cost more than the queries. These
-named tuples carry the same fields under the same names, read by Core selects of just
-those columns, so :mod:`otel_provlog.api.serialize` takes a row or an ORM object alike.
+named tuples carry the same fields under the same names, read by Core selects of just those
+columns (no ORM layer at all), so :mod:`otel_provlog.api.serialize` takes a row or an ORM
+object alike.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple, TypeVar
 
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy import ColumnElement, FromClause
 
 from otel_provlog.exporter.keyset import AnyResult
 
@@ -70,10 +71,10 @@ class StepRow(NamedTuple):
     updated_at: datetime
 
 
-def columns_of(model: Any, row_type: type[tuple[Any, ...]]) -> list[InstrumentedAttribute[Any]]:
-    """Return the columns of ``model`` a row of ``row_type`` holds, in its order."""
+def columns_of(table: FromClause, row_type: type[tuple[Any, ...]]) -> list[ColumnElement[Any]]:
+    """Return the columns of ``table`` a row of ``row_type`` holds, in its order."""
     fields: Sequence[str] = getattr(row_type, "_fields")  # noqa: B009 (NamedTuple API)
-    return [getattr(model, name) for name in fields]
+    return [table.c[name] for name in fields]
 
 
 def read_rows(row_type: type[RowT], result: AnyResult) -> list[RowT]:
