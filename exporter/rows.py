@@ -80,4 +80,4 @@ def columns_of(table: FromClause, row_type: type[tuple[Any, ...]]) -> list[Colum
 def read_rows(row_type: type[RowT], result: AnyResult) -> list[RowT]:
     """Return the rows of ``result`` (a select of :func:`columns_of`) as ``row_type``."""
     make = getattr(row_type, "_make")  # noqa: B009 (NamedTuple API)
-    return [make(row) for row in result]
+    return list(map(make, result.all()))
