@@ -14,7 +14,7 @@ from typing import Any
 
 from flask import Blueprint, current_app
 
-from otel_provlog.api import documents, listing, params, serialize
+from otel_provlog.api import documents, estimates, listing, params, scoping, serialize
 from otel_provlog.api.auth import Principal, require_read
 from otel_provlog.api.database import read_session
 from otel_provlog.api.errors import not_found
@@ -51,7 +51,7 @@ def get_cluster(tenant_id: str, cluster_id: str) -> dict[str, Any]:
     if not allowed:
         raise not_found(id=cluster_id)
     session = read_session()
-    cluster = documents.visible_cluster(session, cluster_id, tenant_id=tenant_id)
+    cluster = scoping.visible_cluster(session, cluster_id, tenant_id=tenant_id)
     return documents.cluster_document(
         session,
         cluster,
@@ -73,7 +73,7 @@ def get_progress(tenant_id: str, cluster_id: str) -> dict[str, Any]:
     if not allowed:
         raise not_found(id=cluster_id)
     session = read_session()
-    cluster = documents.visible_cluster(session, cluster_id, tenant_id=tenant_id)
+    cluster = scoping.visible_cluster(session, cluster_id, tenant_id=tenant_id)
     if step_id is not None:
         step = queries.get_step(session, cluster.id, step_id)
         if step is None:
@@ -94,7 +94,7 @@ def get_progress(tenant_id: str, cluster_id: str) -> dict[str, Any]:
     except queries.MarkerNotFoundError:
         raise not_found(marker=marker or "") from None
     now = utcnow()
-    estimate = documents.step_estimates(session, [step], tenant_id=cluster.tenant_id, now=now)
+    estimate = estimates.step_estimates(session, [step], tenant_id=cluster.tenant_id, now=now)
     items = [serialize.event_json(e, show_stacktrace=principal.is_admin) for e in page.items]
     body = documents.page_body("events", items, page, marker_given=marker is not None)
     body["step"] = serialize.step_json(step, now=now, estimate=estimate[step.id].to_json())

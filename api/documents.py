@@ -1,111 +1,30 @@
-"""The cluster documents the views return, assembled from a few queries over step rows.
+"""The JSON documents the API returns: a cluster, a page of cluster summaries, a list page.
 
 A cluster GET reads the cluster, its steps, its latest operation and, per distinct step
-name, a bounded list of earlier durations: its cost grows with the number of steps, never
-with the number of events (the steps' ``completed`` and ``failed`` counts are kept on the
-step rows). Only ``show_progress=true`` reads events.
+name, a bounded list of earlier durations (:mod:`~otel_provlog.api.estimates`): its cost
+grows with the number of steps, never with the number of events (the steps' ``completed``
+and ``failed`` counts are kept on the step rows). Only ``show_progress=true`` reads events.
 """
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any, Final
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from otel_provlog.api import serialize
 from otel_provlog.api.auth import Principal
-from otel_provlog.api.errors import not_found
+from otel_provlog.api.estimates import cluster_estimates
 from otel_provlog.api.params import MAX_PAGE_SIZE
-from otel_provlog.api.progress import StepEstimate, estimate_operation, estimate_step
 from otel_provlog.exporter import queries
-from otel_provlog.exporter.models import (
-    Cluster,
-    ClusterOperation,
-    ProvisionStep,
-    RunStatus,
-)
+from otel_provlog.exporter.models import Cluster, ProvisionStep
+from otel_provlog.exporter.rows import ClusterRow
 
-__all__ = [
-    "HISTORY_SAMPLES",
-    "cluster_document",
-    "cluster_summaries",
-    "page_body",
-    "step_estimates",
-    "visible_cluster",
-]
-
-HISTORY_SAMPLES: Final = 20
-"""Earlier runs of a step its expected duration is the median of."""
-_FETCHED: Final = 3 * HISTORY_SAMPLES
+__all__ = ["cluster_document", "cluster_summaries", "page_body"]
 
 Json = dict[str, Any]
-
-
-class _History:
-    """Earlier durations of steps, fetched once per (name, type) for one document."""
-
-    def __init__(self, session: Session, tenant_id: str | None) -> None:
-        self._session = session
-        self._tenant_id = tenant_id
-        self._cache: dict[tuple[str, str | None], list[tuple[datetime, float]]] = {}
-
-    def durations(self, name: str, step_type: str | None, before: datetime) -> list[float]:
-        key = (name, step_type)
-        if key not in self._cache:
-            self._cache[key] = queries.step_durations(
-                self._session,
-                name,
-                step_type=step_type,
-                tenant_id=self._tenant_id,
-                limit=_FETCHED,
-            )
-        return [seconds for ended, seconds in self._cache[key] if ended < before][:HISTORY_SAMPLES]
-
-
-def _estimate(step: ProvisionStep, history: _History, now: datetime) -> StepEstimate:
-    ended = step.status != RunStatus.RUNNING
-    before = (step.started_at or step.created_at) if ended else now
-    return estimate_step(
-        total=step.total,
-        done=step.completed + step.failed,
-        started_at=step.started_at,
-        duration=step.duration,
-        ended=ended,
-        history=history.durations(step.step_name, step.step_type, before),
-        now=now,
-    )
-
-
-def step_estimates(
-    session: Session, steps: Sequence[ProvisionStep], *, tenant_id: str | None, now: datetime
-) -> dict[str, StepEstimate]:
-    """Return each step's estimate by step id (one history query per distinct step name)."""
-    history = _History(session, tenant_id)
-    return {step.id: _estimate(step, history, now) for step in steps}
-
-
-def _operation_estimate(
-    operation: ClusterOperation,
-    steps: Sequence[ProvisionStep],
-    estimates: dict[str, StepEstimate],
-    history: _History,
-    now: datetime,
-) -> Json | None:
-    if operation.status != RunStatus.RUNNING:
-        return None
-    own = [step for step in steps if step.operation_id in (operation.id, None)]
-    running = [estimates[s.id] for s in own if s.status == RunStatus.RUNNING]
-    seen = {step.step_name for step in own if step.operation_id == operation.id}
-    planned: list[float | None] = []
-    for name in operation.plan or []:
-        if name in seen:
-            continue
-        durations = history.durations(name, operation.step_type, now)
-        planned.append(statistics.median(durations) if durations else None)
-    return estimate_operation(running, planned).to_json()
 
 
 def _sahara_events(
@@ -136,8 +55,9 @@ def cluster_document(
     """
     steps = queries.list_steps(session, cluster.id)
     operation = queries.latest_operations(session, [cluster.id]).get(cluster.id)
-    history = _History(session, cluster.tenant_id)
-    estimates = {step.id: _estimate(step, history, now) for step in steps}
+    estimates, operation_estimate = cluster_estimates(
+        session, steps, operation, tenant_id=cluster.tenant_id, now=now
+    )
     events = (
         _sahara_events(session, steps, show_stacktrace=principal.is_admin)
         if show_progress
@@ -147,7 +67,7 @@ def cluster_document(
     body["operation"] = (
         serialize.operation_json(
             operation,
-            estimate=_operation_estimate(operation, steps, estimates, history, now),
+            estimate=operation_estimate.to_json() if operation_estimate is not None else None,
             trace_url=trace_url,
         )
         if operation is not None
@@ -170,7 +90,7 @@ def cluster_document(
 
 def cluster_summaries(
     session: Session,
-    clusters: Iterable[Cluster],
+    clusters: Iterable[ClusterRow],
     *,
     tenant_key: str,
     now: datetime,
@@ -197,18 +117,6 @@ def cluster_summaries(
         ]
         found.append(body)
     return found
-
-
-def visible_cluster(session: Session, cluster_id: str, *, tenant_id: str | None) -> Cluster:
-    """Return the cluster if the tenant may see it; a 404 otherwise, missing or not.
-
-    Raises:
-        ApiError: 404, worded the same whether the cluster is missing or another tenant's.
-    """
-    cluster = queries.get_cluster(session, cluster_id, tenant_id=tenant_id)
-    if cluster is None:
-        raise not_found(id=cluster_id)
-    return cluster
 
 
 def page_body(name: str, items: list[Json], page: queries.Page[Any], *, marker_given: bool) -> Json:

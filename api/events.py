@@ -20,7 +20,7 @@ from typing import Any
 from flask import Blueprint
 
 from otel_provlog import attributes
-from otel_provlog.api import documents, params, serialize
+from otel_provlog.api import documents, estimates, params, scoping, serialize
 from otel_provlog.api.auth import Principal, require_read
 from otel_provlog.api.database import read_session
 from otel_provlog.api.errors import not_found
@@ -41,9 +41,7 @@ _GROUP_PARAMS = ("provision_step", "node_group_id", "limit", "marker")
 def _cluster(cluster_id: str) -> tuple[Principal, Cluster]:
     principal = require_read()
     cluster_id = params.path_id("cluster_id", cluster_id)
-    cluster = documents.visible_cluster(
-        read_session(), cluster_id, tenant_id=principal.tenant_scope
-    )
+    cluster = scoping.visible_cluster(read_session(), cluster_id, tenant_id=principal.tenant_scope)
     return principal, cluster
 
 
@@ -113,7 +111,7 @@ def get_step(cluster_id: str, step_id: str) -> dict[str, Any]:
     if step is None:
         raise not_found(id=step_id)
     now = utcnow()
-    estimate = documents.step_estimates(session, [step], tenant_id=cluster.tenant_id, now=now)
+    estimate = estimates.step_estimates(session, [step], tenant_id=cluster.tenant_id, now=now)
     return {"step": serialize.step_json(step, now=now, estimate=estimate[step.id].to_json())}
 
 

@@ -15,7 +15,7 @@ from typing import Any, Final
 
 from sqlalchemy.orm import Session
 
-from otel_provlog.api import documents, params
+from otel_provlog.api import documents, params, scoping
 from otel_provlog.api.auth import Principal
 from otel_provlog.api.errors import ApiError, not_found
 from otel_provlog.api.progress import format_duration
@@ -251,7 +251,7 @@ def cluster_view(
     now: datetime,
 ) -> Json:
     """Return everything the cluster page shows (a few queries per section, none per row)."""
-    cluster = documents.visible_cluster(session, cluster_id, tenant_id=principal.tenant_scope)
+    cluster = scoping.visible_cluster(session, cluster_id, tenant_id=principal.tenant_scope)
     doc = documents.cluster_document(
         session,
         cluster,
@@ -303,7 +303,7 @@ def instance_view(
     session: Session, cluster_id: str, instance_id: str, *, principal: Principal
 ) -> Json:
     """Return one instance's events across steps and operations, oldest first."""
-    cluster = documents.visible_cluster(session, cluster_id, tenant_id=principal.tenant_scope)
+    cluster = scoping.visible_cluster(session, cluster_id, tenant_id=principal.tenant_scope)
     page = queries.page_events(
         session,
         cluster.id,

@@ -14,7 +14,7 @@ from typing import Any
 
 from flask import Blueprint, current_app
 
-from otel_provlog.api import documents, listing, params
+from otel_provlog.api import documents, listing, params, scoping
 from otel_provlog.api.auth import require_read
 from otel_provlog.api.database import read_session
 from otel_provlog.exporter.models import utcnow
@@ -48,7 +48,7 @@ def get_cluster(cluster_id: str) -> dict[str, Any]:
     cluster_id = params.path_id("cluster_id", cluster_id)
     show_progress = params.sahara_flag("show_progress")
     session = read_session()
-    cluster = documents.visible_cluster(session, cluster_id, tenant_id=principal.tenant_scope)
+    cluster = scoping.visible_cluster(session, cluster_id, tenant_id=principal.tenant_scope)
     return documents.cluster_document(
         session,
         cluster,

@@ -1,6 +1,7 @@
 """Pure rows -> JSON: every document the API returns is built here.
 
-Timestamps are ISO 8601 in UTC with microseconds (``2026-05-04T10:00:00.250000Z``).
+Rows come as ORM objects or as the plain rows of :mod:`otel_provlog.exporter.rows` (the
+same fields). Timestamps are ISO 8601 in UTC with microseconds (``2026-05-04T10:00:00.250000Z``).
 Two vocabularies are served side by side:
 
 - ours (``provisioning_progress``, events with ``provisioning_step_id``), the event-log
@@ -24,6 +25,7 @@ from otel_provlog.api.progress import progress_text
 from otel_provlog.config import trace_link
 from otel_provlog.exporter.failure_groups import FailureGroup
 from otel_provlog.exporter.models import Cluster, ClusterEvent, ClusterOperation, ProvisionStep
+from otel_provlog.exporter.rows import ClusterRow, OperationRow, StepRow
 
 __all__ = [
     "cluster_json",
@@ -95,7 +97,7 @@ def sahara_event_json(event: ClusterEvent, *, show_stacktrace: bool) -> Json:
     }
 
 
-def _seconds(step: ProvisionStep, now: datetime) -> float | None:
+def _seconds(step: ProvisionStep | StepRow, now: datetime) -> float | None:
     if step.duration is not None:
         return step.duration
     if step.started_at is None:
@@ -105,7 +107,7 @@ def _seconds(step: ProvisionStep, now: datetime) -> float | None:
 
 
 def step_json(
-    step: ProvisionStep, *, now: datetime, estimate: Mapping[str, Any] | None = None
+    step: ProvisionStep | StepRow, *, now: datetime, estimate: Mapping[str, Any] | None = None
 ) -> Json:
     """Return a step of ``provisioning_progress``: counts, times, text and estimate."""
     found: Json = {
@@ -140,7 +142,7 @@ def step_json(
 
 
 def sahara_step_json(
-    step: ProvisionStep,
+    step: ProvisionStep | StepRow,
     *,
     tenant_id: str | None,
     tenant_key: str = "tenant_id",
@@ -164,7 +166,7 @@ def sahara_step_json(
 
 
 def operation_json(
-    operation: ClusterOperation,
+    operation: ClusterOperation | OperationRow,
     *,
     estimate: Mapping[str, Any] | None = None,
     trace_url: str | None = None,
@@ -189,7 +191,7 @@ def operation_json(
     }
 
 
-def cluster_json(cluster: Cluster, *, tenant_key: str = "tenant_id") -> Json:
+def cluster_json(cluster: Cluster | ClusterRow, *, tenant_key: str = "tenant_id") -> Json:
     """Return a cluster's own fields (``tenant_key`` is ``project_id`` in Sahara's v2)."""
     return {
         "id": cluster.id,

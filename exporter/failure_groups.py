@@ -2,10 +2,11 @@
 
 Failed events share a group when they share an ``error_fingerprint`` (see
 :mod:`otel_provlog.exporter.fingerprints`). Groups come largest first, then by fingerprint;
-a page starts after its *marker*, the fingerprint of the last group of the page before, as
-the other lists of :mod:`otel_provlog.exporter.queries` do. A page costs three queries
-whatever the number of failures: the groups (from the index on ``cluster_id``,
-``error_fingerprint``), their counts per node group, and a few examples of each.
+a page starts after its *marker*, the fingerprint of the last group of the page before, by
+the same keyset paging (:mod:`otel_provlog.exporter.keyset`) as the other lists. A page
+costs three queries whatever the number of failures: the groups (from the index on
+``cluster_id``, ``error_fingerprint``), their counts per node group, and a few examples of
+each.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Row, func, select
 from sqlalchemy.orm import Session
 
+from otel_provlog.exporter.keyset import Keyset, Ordering, Page, boundary_of
 from otel_provlog.exporter.models import ClusterEvent
-from otel_provlog.exporter.queries import MarkerNotFoundError, Page
 
 __all__ = ["EXAMPLES", "FailureExample", "FailureGroup", "page_failure_groups"]
 
@@ -80,17 +81,6 @@ def _conditions(
     return found
 
 
-def _beyond(count: int, fingerprint: str, *, forward: bool, inclusive: bool) -> Any:
-    """Select groups after (or before) the group (``count``, ``fingerprint``) in list order."""
-    size = func.count()
-    key = ClusterEvent.error_fingerprint
-    if forward:
-        same = key >= fingerprint if inclusive else key > fingerprint
-        return or_(size < count, and_(size == count, same))
-    same = key <= fingerprint if inclusive else key < fingerprint
-    return or_(size > count, and_(size == count, same))
-
-
 def page_failure_groups(
     session: Session,
     cluster_id: str,
@@ -111,8 +101,12 @@ def page_failure_groups(
     conditions = _conditions(cluster_id, step_id, node_group_ids)
     key = ClusterEvent.error_fingerprint
     size = func.count()
-    grouped: Select[Any] = (
-        select(  # type: ignore[assignment]
+    boundary = None
+    if marker is not None:
+        counted = select(size, key).where(*conditions, key == marker).group_by(key)
+        boundary = boundary_of(session, counted, marker)
+    keyset: Keyset[Row[*tuple[Any, ...]]] = Keyset(
+        select(
             key,
             size,
             func.min(ClusterEvent.created_at),
@@ -120,30 +114,14 @@ def page_failure_groups(
             func.max(ClusterEvent.error_pattern),
         )
         .where(*conditions)
-        .group_by(key)
+        .group_by(key),
+        (Ordering(size, descending=True), Ordering(key)),
+        read=lambda result: result.all(),
+        values=lambda row: (row[1], row[0]),
+        grouped=True,
     )
-    boundary: tuple[int, str] | None = None
-    if marker is not None:
-        found = session.execute(select(size).where(*conditions, key == marker)).scalar()
-        if not found:
-            raise MarkerNotFoundError(marker)
-        boundary = (int(found), marker)
-    query = grouped
-    if boundary is not None:
-        query = query.having(_beyond(*boundary, forward=True, inclusive=False))
-    rows = session.execute(query.order_by(size.desc(), key.asc()).limit(limit + 1)).all()
-    next_marker = rows[limit - 1][0] if len(rows) > limit else None
-    rows = rows[:limit]
-    prev_marker: str | None = None
-    if boundary is not None:
-        edge, inclusive = ((int(rows[0][1]), rows[0][0]), False) if rows else (boundary, True)
-        before = session.execute(
-            grouped.having(_beyond(*edge, forward=False, inclusive=inclusive))
-            .order_by(size.asc(), key.desc())
-            .limit(limit + 1)
-        ).all()
-        if len(before) > limit:
-            prev_marker = before[limit][0]
+    page = keyset.page(session, limit=limit, boundary=boundary)
+    rows = page.items
     groups = [
         FailureGroup(
             fingerprint=row[0],
@@ -155,7 +133,7 @@ def page_failure_groups(
         for row in rows
     ]
     _add_details(session, conditions, {group.fingerprint: group for group in groups})
-    return Page(items=groups, next=next_marker, prev=prev_marker)
+    return Page(items=groups, next=page.next, prev=page.prev)
 
 
 def _add_details(

@@ -2,24 +2,36 @@
 
 The API, the web page and the command line read the store through these functions only.
 
-Lists are paged by keyset: rows come in a stable order of (sort key, ``id``) and a page
-starts after the *marker*, the id of the last row of the page before. Rows added while a
-client pages through a list never make it skip or repeat a row that sorts after its marker,
-which offsets cannot promise. Sort keys are columns that do not change once a row exists
-(``created_at``, names), so a row cannot move behind the marker while it is being read.
+Lists are paged by keyset (:mod:`~otel_provlog.exporter.keyset`): rows come in a stable
+order of (sort key, ``id``) and a page starts after the *marker*, the id of the last row of
+the page before. Sort keys are columns that do not change once a row exists (``created_at``,
+names), so a row cannot move behind the marker while it is being read. A list here is a
+declaration: its model, the scope its markers must lie in, and its filters.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final, Generic, TypeVar
+from functools import cache, partial
+from typing import Any, Final
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, bindparam, func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from otel_provlog.exporter.keyset import (
+    AnyResult,
+    AnySelect,
+    Keyset,
+    MarkerNotFoundError,
+    Ordering,
+    Page,
+    Sort,
+    boundary_of,
+)
 from otel_provlog.exporter.models import Cluster, ClusterEvent, ClusterOperation, ProvisionStep
+from otel_provlog.exporter.rows import ClusterRow, OperationRow, StepRow, columns_of, read_rows
 
 __all__ = [
     "CLUSTER_SORT_KEYS",
@@ -45,8 +57,6 @@ __all__ = [
     "steps_of_clusters",
 ]
 
-RowT = TypeVar("RowT")
-
 CLUSTER_SORT_KEYS: Final = ("created_at", "name", "id")
 """Keys a cluster list may be sorted by."""
 STEP_SORT_KEYS: Final = ("created_at", "step_name", "id")
@@ -54,30 +64,9 @@ STEP_SORT_KEYS: Final = ("created_at", "step_name", "id")
 EVENT_SORT_KEYS: Final = ("created_at", "instance_name", "id")
 """Keys an event list may be sorted by."""
 
-
-class MarkerNotFoundError(LookupError):
-    """The marker names no row the caller may see."""
-
-
-@dataclass(frozen=True, slots=True)
-class Sort:
-    """A sort order: one key of the model, ascending unless ``descending``."""
-
-    key: str = "created_at"
-    descending: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Page(Generic[RowT]):
-    """One page of rows and the markers of its neighbours (None when there is none).
-
-    ``prev`` is the marker that returns the page before; it is None both when there is no
-    page before and when the page before is the first one (ask without a marker).
-    """
-
-    items: Sequence[RowT]
-    next: str | None = None
-    prev: str | None = None
+_CLUSTERS: Final = Cluster.__table__
+_OPERATIONS: Final = ClusterOperation.__table__
+_STEPS: Final = ProvisionStep.__table__
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +74,9 @@ class _Window:
     created_after: datetime | None = None
     created_before: datetime | None = None
 
-    def conditions(self, column: InstrumentedAttribute[datetime]) -> list[ColumnElement[bool]]:
+    def conditions(
+        self, column: InstrumentedAttribute[datetime] | ColumnElement[datetime]
+    ) -> list[ColumnElement[bool]]:
         found: list[ColumnElement[bool]] = []
         if self.created_after is not None:
             found.append(column >= self.created_after)
@@ -159,47 +150,53 @@ def list_steps(session: Session, cluster_id: str) -> Sequence[ProvisionStep]:
     return session.scalars(query).all()
 
 
-def steps_of_clusters(
-    session: Session, cluster_ids: Iterable[str]
-) -> dict[str, list[ProvisionStep]]:
+@cache
+def _steps_of_clusters_query() -> AnySelect:
+    steps = _STEPS.c
+    return (
+        select(*columns_of(_STEPS, StepRow))
+        .where(steps.cluster_id.in_(bindparam("cluster_ids", expanding=True)))
+        .order_by(steps.created_at, steps.id)
+    )
+
+
+def steps_of_clusters(session: Session, cluster_ids: Iterable[str]) -> dict[str, list[StepRow]]:
     """Return the steps of each cluster in ``cluster_ids``, oldest first, in one query."""
     ids = list(cluster_ids)
-    found: dict[str, list[ProvisionStep]] = {cluster_id: [] for cluster_id in ids}
+    found: dict[str, list[StepRow]] = {cluster_id: [] for cluster_id in ids}
     if not ids:
         return found
-    query = (
-        select(ProvisionStep)
-        .where(ProvisionStep.cluster_id.in_(ids))
-        .order_by(ProvisionStep.created_at, ProvisionStep.id)
-    )
-    for step in session.scalars(query):
+    result = session.execute(_steps_of_clusters_query(), {"cluster_ids": ids})
+    for step in read_rows(StepRow, result):
         found[step.cluster_id].append(step)
     return found
 
 
-def latest_operations(session: Session, cluster_ids: Iterable[str]) -> dict[str, ClusterOperation]:
+@cache
+def _latest_operations_query() -> AnySelect:
+    # The newest per cluster, by the database (one index lookup per cluster): a cluster's
+    # older operations are not loaded.
+    operations, other = _OPERATIONS.c, _OPERATIONS.alias().c
+    newest = (
+        select(other.id)
+        .where(other.cluster_id == operations.cluster_id)
+        .order_by(other.created_at.desc(), other.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    return select(*columns_of(_OPERATIONS, OperationRow)).where(
+        operations.cluster_id.in_(bindparam("cluster_ids", expanding=True)),
+        operations.id == newest,
+    )
+
+
+def latest_operations(session: Session, cluster_ids: Iterable[str]) -> dict[str, OperationRow]:
     """Return the newest operation of each cluster in ``cluster_ids`` that has one."""
     ids = list(cluster_ids)
     if not ids:
         return {}
-    # The newest per cluster, by the database: a cluster's older operations are not loaded.
-    rank = (
-        func.row_number()
-        .over(
-            partition_by=ClusterOperation.cluster_id,
-            order_by=(ClusterOperation.created_at.desc(), ClusterOperation.id.desc()),
-        )
-        .label("rank")
-    )
-    ranked = (
-        select(ClusterOperation.id, rank).where(ClusterOperation.cluster_id.in_(ids)).subquery()
-    )
-    query = (
-        select(ClusterOperation)
-        .join(ranked, ranked.c.id == ClusterOperation.id)
-        .where(ranked.c.rank == 1)
-    )
-    return {operation.cluster_id: operation for operation in session.scalars(query)}
+    result = session.execute(_latest_operations_query(), {"cluster_ids": ids})
+    return {row.cluster_id: row for row in read_rows(OperationRow, result)}
 
 
 def current_step(session: Session, cluster_id: str) -> ProvisionStep | None:
@@ -279,70 +276,95 @@ def step_durations(
     ]
 
 
-def _sort_expression(model: Any, key: str) -> ColumnElement[Any]:
-    column = getattr(model, key)
-    if key in ("name", "step_name", "instance_name"):
-        return func.coalesce(column, "")
-    return column  # type: ignore[no-any-return]
+_TEXT_KEYS: Final = frozenset({"name", "step_name", "instance_name"})
+"""Sort keys that may be null: they sort as the empty text."""
 
 
-def _paginate(
+def _entities(result: AnyResult) -> Sequence[Any]:
+    return result.scalars().all()
+
+
+def _page(
     session: Session,
-    model: Any,
-    scope: list[ColumnElement[bool]],
-    filters: list[ColumnElement[bool]],
-    sort: Sort,
+    columns: Any,
+    selected: Sequence[Any],
+    read: Callable[[AnyResult], Sequence[Any]],
+    scope: Sequence[ColumnElement[bool]],
+    conditions: Sequence[ColumnElement[bool]],
+    sort: Sort | None,
     *,
     limit: int,
     marker: str | None,
 ) -> Page[Any]:
-    """Return one page of ``model`` rows within ``scope`` and ``filters``, after ``marker``."""
-    key = _sort_expression(model, sort.key)
-    ident = model.id
-    base: Select[Any] = select(model).where(*scope, *filters)
-    boundary: tuple[Any, str] | None = None
+    """Return one page of the ``selected`` rows within ``scope`` and ``conditions``.
+
+    ``columns`` names the list's columns (an ORM model, or a table's ``c``); ``read`` makes
+    rows of a result. The marker must name a row within ``scope`` (conditions aside).
+    """
+    sort = sort or Sort()
+    column = getattr(columns, sort.key)
+    key = func.coalesce(column, "") if sort.key in _TEXT_KEYS else column
+    ident = columns.id
+    boundary = None
     if marker is not None:
-        found = session.execute(select(key, ident).where(*scope, ident == marker)).one_or_none()
-        if found is None:
-            raise MarkerNotFoundError(marker)
-        boundary = (found[0], found[1])
+        boundary = boundary_of(session, select(key, ident).where(*scope, ident == marker), marker)
 
-    def after(value: Any, row_id: str, *, forward: bool, inclusive: bool) -> ColumnElement[bool]:
-        ahead = forward != sort.descending
-        beyond = key > value if ahead else key < value
-        past_id = ident >= row_id if inclusive else ident > row_id
-        if not ahead:
-            past_id = ident <= row_id if inclusive else ident < row_id
-        return or_(beyond, and_(key == value, past_id))
+    def values(row: Any) -> tuple[Any, str]:
+        value = getattr(row, sort.key)
+        return ("" if value is None else value, row.id)
 
-    def ordered(query: Select[Any], *, forward: bool) -> Select[Any]:
-        if forward != sort.descending:
-            return query.order_by(key.asc(), ident.asc())
-        return query.order_by(key.desc(), ident.desc())
+    keyset: Keyset[Any] = Keyset(
+        select(*selected).where(*scope, *conditions),
+        (Ordering(key, sort.descending), Ordering(ident, sort.descending)),
+        read=read,
+        values=values,
+    )
+    return keyset.page(session, limit=limit, boundary=boundary)
 
-    query = base
-    if boundary is not None:
-        query = query.where(after(*boundary, forward=True, inclusive=False))
-    rows = list(session.scalars(ordered(query, forward=True).limit(limit + 1)))
-    next_marker = rows[limit - 1].id if len(rows) > limit else None
-    items = rows[:limit]
-    prev_marker: str | None = None
-    if boundary is not None:
-        if items:
-            first = items[0]
-            value = getattr(first, sort.key)
-            edge: tuple[Any, str] = ("" if value is None else value, first.id)
-            inclusive = False
-        else:
-            edge, inclusive = boundary, True
-        before = session.scalars(
-            ordered(base.where(after(*edge, forward=False, inclusive=inclusive)), forward=False)
-            .limit(limit + 1)
-            .with_only_columns(ident)
-        ).all()
-        if len(before) > limit:
-            prev_marker = before[limit]
-    return Page(items=items, next=next_marker, prev=prev_marker)
+
+def _cluster_conditions(wanted: ClusterFilter) -> list[ColumnElement[bool]]:
+    found = wanted.conditions(_CLUSTERS.c.created_at)
+    if wanted.statuses:
+        found.append(_CLUSTERS.c.status.in_(wanted.statuses))
+    if wanted.name is not None:
+        found.append(_CLUSTERS.c.name == wanted.name)
+    return found
+
+
+def _step_conditions(wanted: StepFilter) -> list[ColumnElement[bool]]:
+    found = wanted.conditions(ProvisionStep.created_at)
+    if wanted.statuses:
+        found.append(ProvisionStep.status.in_(wanted.statuses))
+    if wanted.step_types:
+        found.append(ProvisionStep.step_type.in_(wanted.step_types))
+    if wanted.step_name is not None:
+        found.append(ProvisionStep.step_name == wanted.step_name)
+    if wanted.running:
+        found.append(ProvisionStep.successful.is_(None))
+    elif wanted.successful is not None:
+        found.append(ProvisionStep.successful.is_(wanted.successful))
+    if wanted.operation_id is not None:
+        found.append(ProvisionStep.operation_id == wanted.operation_id)
+    return found
+
+
+def _event_conditions(wanted: EventFilter) -> list[ColumnElement[bool]]:
+    found = wanted.conditions(ClusterEvent.created_at)
+    if wanted.step_id is not None:
+        found.append(ClusterEvent.provision_step_id == wanted.step_id)
+    if wanted.node_group_ids:
+        found.append(ClusterEvent.node_group_id.in_(wanted.node_group_ids))
+    if wanted.instance_ids:
+        found.append(ClusterEvent.instance_id.in_(wanted.instance_ids))
+    if wanted.successful is not None:
+        found.append(ClusterEvent.successful.is_(wanted.successful))
+    if wanted.error_id is not None:
+        found.append(ClusterEvent.error_id == wanted.error_id)
+    if wanted.instance_name is not None:
+        found.append(ClusterEvent.instance_name == wanted.instance_name)
+    if wanted.error_fingerprint is not None:
+        found.append(ClusterEvent.error_fingerprint == wanted.error_fingerprint)
+    return found
 
 
 def page_clusters(
@@ -353,23 +375,18 @@ def page_clusters(
     sort: Sort | None = None,
     limit: int = 100,
     marker: str | None = None,
-) -> Page[Cluster]:
-    """Return one page of clusters (of ``tenant_id`` when given).
+) -> Page[ClusterRow]:
+    """Return one page of clusters (of ``tenant_id`` when given), as plain rows.
 
     Raises:
         MarkerNotFoundError: the marker names no cluster of that tenant.
     """
-    wanted = filters or ClusterFilter()
-    scope: list[ColumnElement[bool]] = []
-    if tenant_id is not None:
-        scope.append(Cluster.tenant_id == tenant_id)
-    conditions = wanted.conditions(Cluster.created_at)
-    if wanted.statuses:
-        conditions.append(Cluster.status.in_(wanted.statuses))
-    if wanted.name is not None:
-        conditions.append(Cluster.name == wanted.name)
-    return _paginate(
-        session, Cluster, scope, conditions, sort or Sort(), limit=limit, marker=marker
+    # Core columns and plain rows: a page of a hundred clusters loads no ORM object.
+    scope = [] if tenant_id is None else [_CLUSTERS.c.tenant_id == tenant_id]
+    conditions = _cluster_conditions(filters or ClusterFilter())
+    selected, read = columns_of(_CLUSTERS, ClusterRow), partial(read_rows, ClusterRow)
+    return _page(
+        session, _CLUSTERS.c, selected, read, scope, conditions, sort, limit=limit, marker=marker
     )
 
 
@@ -387,23 +404,18 @@ def page_steps(
     Raises:
         MarkerNotFoundError: the marker names no step of that cluster.
     """
-    wanted = filters or StepFilter()
     scope = [ProvisionStep.cluster_id == cluster_id]
-    conditions = wanted.conditions(ProvisionStep.created_at)
-    if wanted.statuses:
-        conditions.append(ProvisionStep.status.in_(wanted.statuses))
-    if wanted.step_types:
-        conditions.append(ProvisionStep.step_type.in_(wanted.step_types))
-    if wanted.step_name is not None:
-        conditions.append(ProvisionStep.step_name == wanted.step_name)
-    if wanted.running:
-        conditions.append(ProvisionStep.successful.is_(None))
-    elif wanted.successful is not None:
-        conditions.append(ProvisionStep.successful.is_(wanted.successful))
-    if wanted.operation_id is not None:
-        conditions.append(ProvisionStep.operation_id == wanted.operation_id)
-    return _paginate(
-        session, ProvisionStep, scope, conditions, sort or Sort(), limit=limit, marker=marker
+    conditions = _step_conditions(filters or StepFilter())
+    return _page(
+        session,
+        ProvisionStep,
+        [ProvisionStep],
+        _entities,
+        scope,
+        conditions,
+        sort,
+        limit=limit,
+        marker=marker,
     )
 
 
@@ -421,23 +433,16 @@ def page_events(
     Raises:
         MarkerNotFoundError: the marker names no event of that cluster.
     """
-    wanted = filters or EventFilter()
     scope = [ClusterEvent.cluster_id == cluster_id]
-    conditions = wanted.conditions(ClusterEvent.created_at)
-    if wanted.step_id is not None:
-        conditions.append(ClusterEvent.provision_step_id == wanted.step_id)
-    if wanted.node_group_ids:
-        conditions.append(ClusterEvent.node_group_id.in_(wanted.node_group_ids))
-    if wanted.instance_ids:
-        conditions.append(ClusterEvent.instance_id.in_(wanted.instance_ids))
-    if wanted.successful is not None:
-        conditions.append(ClusterEvent.successful.is_(wanted.successful))
-    if wanted.error_id is not None:
-        conditions.append(ClusterEvent.error_id == wanted.error_id)
-    if wanted.instance_name is not None:
-        conditions.append(ClusterEvent.instance_name == wanted.instance_name)
-    if wanted.error_fingerprint is not None:
-        conditions.append(ClusterEvent.error_fingerprint == wanted.error_fingerprint)
-    return _paginate(
-        session, ClusterEvent, scope, conditions, sort or Sort(), limit=limit, marker=marker
+    conditions = _event_conditions(filters or EventFilter())
+    return _page(
+        session,
+        ClusterEvent,
+        [ClusterEvent],
+        _entities,
+        scope,
+        conditions,
+        sort,
+        limit=limit,
+        marker=marker,
     )
