@@ -48,6 +48,8 @@ EVENT_PAGE_SIZE: Final = 50
 """Events in one page of a step's event list."""
 GROUPS_SHOWN: Final = 10
 """Failure groups in one page of the cluster page."""
+SLOWEST_SHOWN: Final = 10
+"""Running instances listed as the step's slowest."""
 _GLYPHS: Final = {
     "running": "◔",
     "creating": "◔",
@@ -204,14 +206,35 @@ def _events(session: Session, cluster_id: str, step: Json | None, args: Mapping[
     return {"items": page.items, "next": page.next, "prev": page.prev, "marker": marker}
 
 
-def _instance_map(session: Session, step: Json) -> Json:
-    cells = step_reads.instance_cells(session, step["id"])
+def _step_view(session: Session, step: Json, now: datetime) -> Json:
+    """Return the chosen step's node groups, instance map and slowest running instances.
+
+    Pending instances (never seen by the store: no node group known) count at the step
+    level: its ``total`` less the done, failed and running ones.
+    """
+    found = step_reads.step_instances(session, step["id"])
+    known = len(found.cells)
+    total = step["total"]
+    unseen = max(0, total - known) if total is not None else 0
+    ended = step["status"] != RunStatus.RUNNING
     groups = [
         (group, list(members))
-        for group, members in itertools.groupby(cells, key=lambda cell: cell.node_group_id)
+        for group, members in itertools.groupby(found.cells, key=lambda cell: cell.node_group_id)
     ]
-    pending = max(0, (step["total"] or 0) - len(cells))
-    return {"groups": groups, "pending": pending, "count": len(cells)}
+    slowest = [
+        {"cell": cell, "seconds": max(0.0, (now - cell.since).total_seconds())}
+        for cell in found.running[:SLOWEST_SHOWN]
+        if cell.since is not None
+    ]
+    return {
+        "node_groups": found.node_groups,
+        "groups": groups,
+        "running": len(found.running),
+        "pending": 0 if ended else unseen,
+        "missing": unseen if ended else 0,
+        "beyond_total": total is not None and known > total,
+        "slowest": slowest,
+    }
 
 
 def _md(text: object) -> str:
@@ -288,9 +311,7 @@ def cluster_view(
         "timeline": _timeline(steps, now),
         "steps": steps,
         "step": step,
-        "node_groups": step_reads.node_group_counts(session, step["id"]) if step else [],
-        "map": _instance_map(session, step) if step else None,
-        "slowest": step_reads.slowest_events(session, step["id"]) if step else [],
+        "instances": _step_view(session, step, now) if step else None,
         "groups": groups,
         "markdown": groups_markdown(doc, groups.items) if groups.items else "",
         "events": _events(session, cluster.id, step, args),

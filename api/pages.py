@@ -42,7 +42,7 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
-from otel_provlog.api import listing, page_views, params
+from otel_provlog.api import listing, page_map, page_views, params
 from otel_provlog.api.auth import Authenticator, Principal, hash_token
 from otel_provlog.api.database import read_session
 from otel_provlog.api.errors import ApiError, log_unexpected, not_found, request_id
@@ -132,7 +132,12 @@ def _setup(state: Any) -> None:
         ),
         iso=lambda value: value if isinstance(value, str) or value is None else iso(value),
     )
-    app.jinja_env.globals.update(glyph=page_views.glyph, with_args=_with_args)
+    app.jinja_env.globals.update(
+        glyph=page_views.glyph,
+        with_args=_with_args,
+        cells_html=page_map.cells_html,
+        pending_html=page_map.pending_html,
+    )
 
 
 def _principal(authenticator: Authenticator) -> Principal | None:

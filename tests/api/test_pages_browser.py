@@ -232,6 +232,17 @@ def test_running_provisioning_updates_the_page_until_it_ends(
         assert hidden == []
         _set_hidden(page, hidden=False)
         expect(page.locator("[data-live-status]")).to_contain_text("Connected")
+        provisioning.instances(9)
+        provisioning.step.end()
+        provisioning.start_step(PLAN[1], 20)
+        provisioning.store()
+        provisioning.count = 0  # the next step works on the same 20 instances
+        running = page.locator(".cells a.r")
+        expect(running).to_have_count(20, timeout=LIVE_SECONDS)  # each seen in step one
+        assert running.first.inner_text() == "◔"  # a glyph, not colour alone
+        provisioning.instances(5)
+        expect(running).to_have_count(15, timeout=LIVE_SECONDS)
+        assert page.locator("[data-part=step] .slowest li").count() == 10
         provisioning.end()
         expect(page.locator("main")).to_have_attribute("data-live", "ended", timeout=LIVE_SECONDS)
         assert "no longer refreshes" in page.inner_text("[data-live-status]")
