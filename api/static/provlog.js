@@ -2,7 +2,7 @@
 // Without this file every page is complete; it only adds the refresh, ticking clocks and copy.
 (function () {
   "use strict";
-  var INTERVAL = 2000;
+  var INTERVAL = 1000;
   var main = document.querySelector("main[data-live]");
 
   function words(seconds) {
@@ -103,7 +103,7 @@
     fetch(location.href, {
       cache: "no-store",
       credentials: "same-origin",
-      headers: { "If-None-Match": etag, "Accept": "text/html" }
+      headers: { "If-None-Match": etag, "Accept": "text/html", "X-Provlog-Live": "1" }
     }).then(function (response) {
       if (response.status === 304) return null;
       if (!response.ok) throw new Error("HTTP " + response.status);
