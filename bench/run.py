@@ -43,6 +43,7 @@ BENCHMARKS: Final = {
     "memory": "memory",
     "page": "page",
     "viewers": "viewers",
+    "live": "live_delay",
 }
 """Benchmark name -> module of bench/ with ``run(context) -> list[Figure]``."""
 
