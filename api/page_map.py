@@ -2,8 +2,10 @@
 
 A running 10,000-instance step has 10,000 cells; through a Jinja loop (a filter call and
 an escape per cell) they were most of the cluster page's render time, so they are joined
-here. Every recorded value is escaped (an id that needs it is also URL-quoted); the state
-shows as a class (colour) and a glyph (never colour alone).
+here. Within a node group the failed cells come first, then the running, then the done
+ones, each in name order: the state shows as a glyph in every cell and as the colour of
+its block (one class per block rather than per cell keeps a 10,000-cell page under
+600 KB). Every recorded value is escaped (an id that needs it is also URL-quoted).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ __all__ = ["CELL_GLYPHS", "cells_html", "pending_html"]
 CELL_GLYPHS: Final = {DONE: "✓", FAILED: "✗", RUNNING: "◔", "pending": "·"}
 """The glyph of each state in the map (the legend uses the same)."""
 _LETTERS: Final = {DONE: "k", FAILED: "f", RUNNING: "r"}
-_CLASSES: Final = {DONE: "", FAILED: " class=f", RUNNING: " class=r"}
+_ORDER: Final = (FAILED, RUNNING, DONE)
 _PLAIN_ID: Final = re.compile(r"[A-Za-z0-9_.~-]+\Z")
 
 
@@ -31,24 +33,30 @@ def _link(instance_id: str) -> str:
     return instance_id if _PLAIN_ID.match(instance_id) else quote(instance_id, safe="")
 
 
+def _cell(cell: InstanceCell) -> str:
+    mark = CELL_GLYPHS[cell.state]
+    if cell.instance_id is None:
+        return f"<i>{mark}</i>"
+    title = ""
+    if cell.state == FAILED:  # the few failed cells name their instance on hover
+        title = f' title="{escape(cell.instance_name or cell.instance_id)} failed"'
+    return f'<a href="?i={escape(_link(cell.instance_id))}"{title}>{mark}</a>'
+
+
 def cells_html(cells: Iterable[InstanceCell]) -> Markup:
-    """Return the cells of one node group: a link per instance, plain text without an id."""
-    parts: list[str] = []
+    """Return the cells of one node group: failed, running, then done, a block each."""
+    blocks: dict[str, list[str]] = {state: [] for state in _ORDER}
     for cell in cells:
-        mark = CELL_GLYPHS[cell.state]
-        if cell.instance_id is None:
-            parts.append(f'<i class="{_LETTERS[cell.state]}">{mark}</i>')
-            continue
-        title = ""
-        if cell.state == FAILED:  # the few failed cells name their instance on hover
-            title = f' title="{escape(cell.instance_name or cell.instance_id)} failed"'
-        parts.append(
-            f'<a href="?i={escape(_link(cell.instance_id))}"{_CLASSES[cell.state]}{title}>'
-            f"{mark}</a>"
+        blocks[cell.state].append(_cell(cell))
+    return Markup(
+        "".join(
+            f'<span class="{_LETTERS[state]}">{"".join(blocks[state])}</span>'
+            for state in _ORDER
+            if blocks[state]
         )
-    return Markup("".join(parts))
+    )
 
 
 def pending_html(count: int) -> Markup:
     """Return ``count`` cells of instances the store has not seen yet."""
-    return Markup('<i class="p">·</i>' * count)
+    return Markup('<span class="p">' + "<i>·</i>" * count + "</span>") if count else Markup("")

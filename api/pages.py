@@ -9,10 +9,11 @@
   cookie (the Flask session), never the token and never in a URL.
 
 Pages are rendered on the server and complete without JavaScript; ``provlog.js`` refreshes
-a running cluster's page by conditional requests: the page's ETag comes from one small
-query (:func:`~otel_provlog.exporter.step_reads.cluster_version`), a 304 costs nothing
-more, and a page rendered for one version is kept a few seconds for every viewer. The same
-authentication and tenant scoping as the API apply; another tenant's cluster is a 404 page.
+a running cluster's page every second by conditional requests: the page's ETag comes from
+one small query (:func:`~otel_provlog.exporter.step_reads.cluster_version`), a 304 costs
+nothing more, and each version is rendered once for every viewer (:mod:`.page_cache`).
+The same authentication and tenant scoping as the API apply; another tenant's cluster is a
+404 page.
 Every recorded text is escaped by Jinja; tracebacks are shown to admins only.
 """
 
@@ -62,6 +63,9 @@ GZIP_FROM: Final = 2048
 """Pages of at least this many bytes are sent gzipped to browsers that accept it."""
 LIVE_HEADER: Final = "X-Provlog-Live"
 """Sent by the page's script with its updates: they may be answered a moment late."""
+STALE_HEADER: Final = "X-Provlog-Stale"
+"""Set (to 1) on a live update answered while a newer page renders: the script asks again
+shortly rather than a full interval later."""
 _SESSION_KEY: Final = "token_sha256"
 _OPEN_ENDPOINTS: Final = frozenset({"pages.sign_in", "pages.static"})
 
@@ -334,8 +338,11 @@ def cluster_page(cluster_id: str) -> ResponseReturnValue:
     if live and page is not None:
         pages.refresh(key, etag, _in_background(cluster_id, principal, etag))
         if request.if_none_match.contains_weak(page.etag):
-            return _not_modified(page.etag)
-        return _send(page)
+            response = _not_modified(page.etag)
+        else:
+            response = _send(page)
+        response.headers[STALE_HEADER] = "1"
+        return response
     with pages.lock(key):  # one render per version, the other viewers wait for it
         page = pages.get(key)
         if page is None or page.etag != etag:

@@ -3,12 +3,13 @@
 ``provlog serve`` serves a store seeded with one running operation of
 ``--viewer-instances`` instances. A writer stores one more event of its step at a time
 (every 0.1 to 0.6 s, through the store's write path, as the drain does) and notes when
-each commit returned; ``--viewers`` clients poll the cluster page as its script does
-(every second after the last answer, with ``If-None-Match``, the live-update header and
-gzip). Each time a client sees the step's progress reach a count it had not seen, the
-delay of every event up to that count is its time since that event's commit. The figure
-is the p99 of those delays over every client and event, for ``--seconds`` seconds; its
-min and max are the p99 of each sixth of the run.
+each commit returned; a tenth of ``--viewers`` clients poll the cluster page as its script
+does: every second after the last answer (a quarter second when the answer says a newer
+page is rendering), with ``If-None-Match``, the live-update header and gzip. Each time a
+client sees the step's progress reach a count it had not seen, the delay of every event up
+to that count is its time since that event's commit. The figure is the p99 of those delays
+over every client and event, for ``--seconds`` seconds; its min and max are the p99 of
+each sixth of the run.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from context import Context
 from report import Figure
 from spans import event_records
 from stores import STEP_SPAN, failed_events, seed
-from viewers import HEADERS, POLL_SECONDS, _free_port, _get, _serve
+from viewers import HEADERS, POLL_SECONDS, SOON_SECONDS, _free_port, _get, _serve
 
 from otel_provlog.exporter.database import create_store_engine, session_factory
 from otel_provlog.exporter.writer import write_batch
@@ -84,7 +85,8 @@ def _viewer(
                 for k in range(seen, min(count, len(stored))):
                     delays.append((stored[k], now - stored[k]))
                 seen = max(seen, count)
-            time.sleep(max(0.0, POLL_SECONDS - (time.monotonic() - now)))
+            wait = SOON_SECONDS if response.getheader("X-Provlog-Stale") == "1" else POLL_SECONDS
+            time.sleep(max(0.0, wait - (time.monotonic() - now)))
     finally:
         connection.close()
 

@@ -36,6 +36,8 @@ NAME: Final = "viewers"
 LIMIT_MS: Final = 200.0
 POLL_SECONDS: Final = 1.0
 """The page script's interval (``INTERVAL`` in ``api/static/provlog.js``)."""
+SOON_SECONDS: Final = 0.25
+"""The script asks again this soon when the answer says a newer page is rendering."""
 HEADERS: Final = {"Accept-Encoding": "gzip, deflate", "X-Provlog-Live": "1"}
 
 
@@ -95,7 +97,8 @@ def _viewer(
             if response.status == 200:
                 pages.append(started)
                 etag = response.getheader("ETag") or ""
-            time.sleep(max(0.0, POLL_SECONDS - took))
+            wait = SOON_SECONDS if response.getheader("X-Provlog-Stale") == "1" else POLL_SECONDS
+            time.sleep(max(0.0, wait - took))
     finally:
         connection.close()
 

@@ -137,7 +137,9 @@ def step_instances(session: Session, step_id: str) -> StepInstances:
         .order_by(ClusterEvent.created_at, ClusterEvent.id)
     )
     latest: dict[tuple[str | None, str], InstanceCell] = {}
-    for number, (group, instance, name, successful) in enumerate(session.execute(query)):
+    for number, (group, instance, name, successful) in enumerate(
+        session.connection().execute(query)
+    ):
         key = (group, instance or f"#{number}")
         latest.pop(key, None)
         latest[key] = InstanceCell(group, instance, name, DONE if successful else FAILED)
@@ -205,5 +207,5 @@ def _running(session: Session, step_id: str) -> list[InstanceCell]:
     )
     return [
         InstanceCell(group, instance, name, RUNNING, max(ended, started or created))
-        for group, instance, name, ended, started, created in session.execute(query)
+        for group, instance, name, ended, started, created in session.connection().execute(query)
     ]

@@ -220,7 +220,7 @@ def test_running_provisioning_updates_the_page_until_it_ends(
         provisioning.instances(6, failed=2)
         expect(page.locator("[data-part=plan]")).to_contain_text("9 / 20", timeout=LIVE_SECONDS)
         assert page.locator(".cells a").count() == 11
-        assert page.locator(".cells a.f").count() == 2
+        assert page.locator(".cells .f a").count() == 2
         assert page.locator("[data-part=groups]").is_visible()
         assert "updated" in page.inner_text("[data-live-age]")
         assert page.evaluate("window.sameDocument") is True  # no reload
@@ -237,7 +237,7 @@ def test_running_provisioning_updates_the_page_until_it_ends(
         provisioning.start_step(PLAN[1], 20)
         provisioning.store()
         provisioning.count = 0  # the next step works on the same 20 instances
-        running = page.locator(".cells a.r")
+        running = page.locator(".cells .r a")
         expect(running).to_have_count(20, timeout=LIVE_SECONDS)  # each seen in step one
         assert running.first.inner_text() == "◔"  # a glyph, not colour alone
         provisioning.instances(5)
