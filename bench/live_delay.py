@@ -1,7 +1,8 @@
 """Live: from an event's row being stored to an open page showing it.
 
 ``provlog serve`` serves a store seeded with one running operation of
-``--viewer-instances`` instances. A writer stores one more event of its step at a time
+``--viewer-instances`` instances, its second step running with half of them done
+(:mod:`running`). A writer stores one more event of that step at a time
 (every 0.1 to 0.6 s, through the store's write path, as the drain does) and notes when
 each commit returned; a tenth of ``--viewers`` clients poll the cluster page as its script
 does: every second after the last answer (a quarter second when the answer says a newer
@@ -25,10 +26,10 @@ import threading
 import time
 from typing import Final
 
+import running
 from context import Context
 from report import Figure
-from spans import event_records
-from stores import STEP_SPAN, failed_events, seed
+from stores import StepRef, seed
 from viewers import HEADERS, POLL_SECONDS, SOON_SECONDS, _free_port, _get, _serve
 
 from otel_provlog.exporter.database import create_store_engine, session_factory
@@ -36,17 +37,17 @@ from otel_provlog.exporter.writer import write_batch
 
 NAME: Final = "live"
 LIMIT_SECONDS: Final = 2.0
-_PROGRESS: Final = re.compile(rb'class="bar-text">(\d+) / ')
+_PROGRESS: Final = re.compile(rb'class="progress-line">[^<]*? completed (\d+) out of')
 
 
-def _writer(url: str, cluster_id: str, trace_id: str, until: float, stored: list[float]) -> None:
+def _writer(url: str, step: StepRef, first: int, until: float, stored: list[float]) -> None:
     """Store one event at a time; ``stored[k]`` is when the (k+1)-th new event committed."""
     engine = create_store_engine(url)
     factory = session_factory(engine)
     pace = random.Random(12)
     try:
         while time.monotonic() < until:
-            write_batch(factory, event_records(cluster_id, trace_id, STEP_SPAN, len(stored), 1))
+            write_batch(factory, running.event_records(step, first + len(stored), 1))
             stored.append(time.monotonic())
             time.sleep(pace.uniform(0.1, 0.6))
     finally:
@@ -100,8 +101,9 @@ def run(ctx: Context) -> list[Figure]:
     """Measure the delay from a stored row to the open pages showing it."""
     instances = ctx.sizes.viewer_instances
     url = ctx.databases.new("live")
-    [step] = seed(url, "live", clusters=1, events=instances)
-    done = step.events - failed_events(step.events)
+    [first] = seed(url, "live", clusters=1, events=instances)
+    done = instances // 2
+    step = running.second_step(url, first, done=done)
     port = _free_port()
     server = _serve(url, port)
     path = f"/clusters/{step.cluster_id}"
@@ -121,9 +123,7 @@ def run(ctx: Context) -> list[Figure]:
         )
         for n in range(viewers)
     ]
-    threads.append(
-        threading.Thread(target=_writer, args=(url, step.cluster_id, step.trace_id, until, stored))
-    )
+    threads.append(threading.Thread(target=_writer, args=(url, step, done, until, stored)))
     try:
         for thread in threads:
             thread.start()

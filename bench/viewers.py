@@ -1,14 +1,15 @@
 """Many viewers of one running cluster's page on ``provlog serve``: the update request's p99.
 
 ``provlog serve`` (gunicorn, its default workers) serves a store seeded with one running
-operation of ``--viewer-instances`` instances (1,000: the cluster the product is about).
-While a writer stores 50 more events of its step every half second (so the page keeps
-changing), ``--viewers`` clients poll the page
-as its script does: every second, with ``If-None-Match`` and the script's live-update
-header, accepting gzip (a 304 when nothing changed, the new page otherwise), for
-``--seconds`` seconds. The figure is the p99 of those requests' latency; its min and max
-are the p99 of each sixth of the run. With more than 1,000 instances a 1,000-instance
-cluster is measured too.
+operation of ``--viewer-instances`` instances, its second step running with half of them
+done (:mod:`running`). While a writer stores 50 more events of that step every half second
+(the next running instances finishing, so the page keeps changing), ``--viewers`` clients
+poll the page as its script does: every second (a quarter second when the answer says a
+newer page is rendering), with ``If-None-Match`` and the script's live-update header,
+accepting gzip (a 304 when nothing changed, the new page otherwise), for ``--seconds``
+seconds. The figure is the p99 of those requests' latency; its min and max are the p99 of
+each sixth of the run. With more than 1,000 instances a 1,000-instance cluster is
+measured too.
 """
 
 from __future__ import annotations
@@ -24,10 +25,10 @@ import threading
 import time
 from typing import Final
 
+import running
 from context import Context
 from report import Figure
-from spans import event_records
-from stores import STEP_SPAN, seed
+from stores import StepRef, seed
 
 from otel_provlog.exporter.database import create_store_engine, session_factory
 from otel_provlog.exporter.writer import write_batch
@@ -112,14 +113,13 @@ def _get(port: int, path: str) -> None:
         connection.close()
 
 
-def _writer(url: str, cluster_id: str, trace_id: str, until: float) -> None:
-    """Store 50 new events of the step every half second."""
+def _writer(url: str, step: StepRef, first: int, until: float) -> None:
+    """Store 50 new events of the step every half second, from instance ``first`` on."""
     engine = create_store_engine(url)
     factory = session_factory(engine)
-    first = 10_000_000
     try:
         while time.monotonic() < until:
-            write_batch(factory, event_records(cluster_id, trace_id, STEP_SPAN, first, 50))
+            write_batch(factory, running.event_records(step, first, 50))
             first += 50
             time.sleep(0.5)
     finally:
@@ -140,7 +140,8 @@ def run(ctx: Context) -> list[Figure]:
 
 def _measure(ctx: Context, instances: int) -> list[Figure]:
     url = ctx.databases.new("viewers")
-    [step] = seed(url, "view", clusters=1, events=instances)
+    [first] = seed(url, "view", clusters=1, events=instances)
+    step = running.second_step(url, first, done=instances // 2)
     port = _free_port()
     server = _serve(url, port)
     path = f"/clusters/{step.cluster_id}"
@@ -157,9 +158,7 @@ def _measure(ctx: Context, instances: int) -> list[Figure]:
         )
         for n in range(ctx.sizes.viewers)
     ]
-    threads.append(
-        threading.Thread(target=_writer, args=(url, step.cluster_id, step.trace_id, until))
-    )
+    threads.append(threading.Thread(target=_writer, args=(url, step, instances // 2, until)))
     started = time.monotonic()
     try:
         for thread in threads:
