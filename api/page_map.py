@@ -28,11 +28,6 @@ _ORDER: Final = (FAILED, RUNNING, DONE)
 _PLAIN_ID: Final = re.compile(r"[A-Za-z0-9_.~-]+\Z")
 
 
-def _link(instance_id: str) -> str:
-    """Return the id as the cell's short ``?i=`` link (the page redirects to the instance)."""
-    return instance_id if _PLAIN_ID.match(instance_id) else quote(instance_id, safe="")
-
-
 def _cell(cell: InstanceCell) -> str:
     mark = CELL_GLYPHS[cell.state]
     if cell.instance_id is None:
@@ -40,7 +35,10 @@ def _cell(cell: InstanceCell) -> str:
     title = ""
     if cell.state == FAILED:  # the few failed cells name their instance on hover
         title = f' title="{escape(cell.instance_name or cell.instance_id)} failed"'
-    return f'<a href="?i={escape(_link(cell.instance_id))}"{title}>{mark}</a>'
+    link = cell.instance_id  # a plain id needs neither quoting nor escaping
+    if not _PLAIN_ID.match(link):
+        link = escape(quote(link, safe=""))
+    return f'<a href="?i={link}"{title}>{mark}</a>'
 
 
 def cells_html(cells: Iterable[InstanceCell]) -> Markup:

@@ -103,6 +103,7 @@ def _setup(state: Any) -> None:
         "memory": page_cache.PageCache(),
         "shared": None,  # made on the first request served by gunicorn
         "versions": page_cache.VersionCache(),
+        "earlier": {},  # a running step's instances seen in earlier steps, by their state
     }
     app.jinja_env.filters.update(
         q=lambda value: quote(str(value), safe=""),
@@ -264,6 +265,7 @@ def _render_cluster(cluster_id: str, principal: Principal, etag: str) -> str:
         args=request.args,
         trace_url=current_app.config.get("PROVLOG_TRACE_URL"),
         now=utcnow(),
+        memo=current_app.extensions["provlog_pages"]["earlier"],
     )
     return _page(principal, "pages/cluster.html", view=view, etag=etag)
 

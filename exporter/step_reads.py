@@ -3,7 +3,9 @@
 - :func:`cluster_version`: what changes whenever anything shown about a cluster changes
   (the page's ETag), in one small aggregate query;
 - :func:`step_instances`: every instance of a step with its state, done, failed or
-  running, in two queries: the step's events, and the instances still running in it.
+  running, in two queries: the step's events, and (:func:`earlier_instances`) the
+  instances of its operation seen in earlier steps, which a caller may keep while the
+  earlier steps do not change.
 
 Event spans are stored only once they end, so no row says that an instance started a step.
 While a step runs, an instance of its operation that had an event in an earlier step of the
@@ -37,10 +39,12 @@ __all__ = [
     "DONE",
     "FAILED",
     "RUNNING",
+    "EarlierInstances",
     "InstanceCell",
     "NodeGroupCount",
     "StepInstances",
     "cluster_version",
+    "earlier_instances",
     "step_instances",
 ]
 
@@ -70,6 +74,16 @@ class NodeGroupCount:
     done: int
     failed: int
     running: int
+
+
+@dataclass(frozen=True, slots=True)
+class EarlierInstances:
+    """The instances of a running step's operation seen in its earlier steps."""
+
+    started: datetime
+    """The step's start."""
+    instances: tuple[tuple[str | None, str | None, str | None, datetime], ...]
+    """Node group, instance id, name and the end of its latest earlier event, each."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,11 +135,15 @@ def cluster_version(
     return None if found is None else tuple(found)
 
 
-def step_instances(session: Session, step_id: str) -> StepInstances:
+def step_instances(
+    session: Session, step_id: str, *, earlier: EarlierInstances | None = None
+) -> StepInstances:
     """Return every known instance of the step with its state, in two queries.
 
     A finished instance shows its latest event's outcome (a retry replaces a failure); a
-    running one is inferred as the module says, and only while the step runs.
+    running one is inferred as the module says, and only while the step runs. ``earlier``
+    is :func:`earlier_instances` of the step read before, when the caller knows that the
+    earlier steps did not change since (then it takes one query).
     """
     query = (
         select(
@@ -144,9 +162,14 @@ def step_instances(session: Session, step_id: str) -> StepInstances:
         key = (group, instance or f"#{number}")
         latest.pop(key, None)
         latest[key] = InstanceCell(group, instance, name, DONE if successful else FAILED)
-    running = _running(
-        session, step_id, {cell.instance_id for cell in latest.values() if cell.instance_id}
-    )
+    if earlier is None:
+        earlier = earlier_instances(session, step_id)
+    finished = {cell.instance_id for cell in latest.values() if cell.instance_id}
+    running = [
+        InstanceCell(group, instance, name, RUNNING, max(ended, earlier.started))
+        for group, instance, name, ended in earlier.instances
+        if instance not in finished
+    ]
     cells = sorted(
         [*latest.values(), *running],
         key=lambda cell: (
@@ -167,13 +190,12 @@ def step_instances(session: Session, step_id: str) -> StepInstances:
     return StepInstances(cells, node_groups, slowest)
 
 
-def _running(session: Session, step_id: str, finished: set[str]) -> list[InstanceCell]:
-    """Return the instances of the operation seen in an earlier step but not yet in this one.
+def earlier_instances(session: Session, step_id: str) -> EarlierInstances:
+    """Return the instances of the step's operation seen in its earlier steps, in one query.
 
-    None once the step ended. An instance's ``since`` is the later of the step's start and
-    its latest event in an earlier step of the same operation (the same trace). The ones
-    with an event in this step (``finished``) are left out here rather than by the query: a
-    correlated ``NOT EXISTS`` made SQLite read the whole step once per instance.
+    None once the step ended. Those with an event in the step itself are left out by
+    :func:`step_instances` rather than by this query: a correlated ``NOT EXISTS`` made
+    SQLite read the whole step once per instance.
     """
     step = aliased(ProvisionStep, name="step")
     earlier = aliased(ProvisionStep, name="earlier")
@@ -204,13 +226,11 @@ def _running(session: Session, step_id: str, finished: set[str]) -> list[Instanc
     )
     rows = session.connection().execute(query).all()
     if not rows:
-        return []
-    begun = _utc(rows[0][4])  # the step's start: the same on every row
-    return [
-        InstanceCell(group, instance, name, RUNNING, max(_utc(ended), begun))
-        for group, instance, name, ended, _ in rows
-        if instance not in finished
-    ]
+        return EarlierInstances(datetime.min.replace(tzinfo=UTC), ())
+    return EarlierInstances(
+        _utc(rows[0][4]),  # the step's start: the same on every row
+        tuple((group, instance, name, _utc(ended)) for group, instance, name, ended, _ in rows),
+    )
 
 
 def _utc(raw: Any) -> datetime:

@@ -227,10 +227,23 @@ def test_many_live_viewers_cost_one_render_per_change(app, seed):
     assert fresh.status_code == 200
     assert fresh.headers["Content-Encoding"] == "gzip"
     assert "6 / 12" in gzip.decompress(fresh.get_data()).decode()
-    renders = [s for s in statements if "provision_steps AS step" in s]
+    cells = "SELECT cluster_events.node_group_id, cluster_events.instance_id, "
+    renders = [s for s in statements if s.startswith(cells)]
     versions = [s for s in statements if "count(provision_steps.id)" in s]
     assert len(renders) == 1
     assert 1 <= len(versions) < 41 / 4
+
+
+def test_a_late_event_of_an_earlier_step_changes_the_running_instances(client, seed):
+    """An instance first seen late in an earlier step runs in the current one at once."""
+    first, _second = _provisioning(seed)
+    page = _text(client.get("/clusters/c-1"))
+    assert page.count("◔</a>") == 7
+    seed.events(first, 1, at=seed.t0 + timedelta(seconds=35), node_group="masters")
+    page = _text(client.get("/clusters/c-1"))
+    assert page.count("◔</a>") == 8
+    breakdown = re.search(r'<table class="breakdown">.*?</table>', page, re.S).group(0)
+    assert "masters</a>" in breakdown
 
 
 def test_missing_cluster_and_instance_are_404_pages(client, seed):
