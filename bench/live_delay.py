@@ -5,7 +5,7 @@
 (:mod:`running`). A writer stores one more event of that step at a time
 (every 0.1 to 0.6 s, through the store's write path, as the drain does) and notes when
 each commit returned; a tenth of ``--viewers`` clients poll the cluster page as its script
-does: every second after the last answer (a quarter second when the answer says a newer
+does: every second after the last answer (half a second when the answer says a newer
 page is rendering), with ``If-None-Match``, the live-update header and gzip. Each time a
 client sees the step's progress reach a count it had not seen, the delay of every event up
 to that count is its time since that event's commit. The figure is the p99 of those delays

@@ -4,7 +4,7 @@
 operation of ``--viewer-instances`` instances, its second step running with half of them
 done (:mod:`running`). While a writer stores 50 more events of that step every half second
 (the next running instances finishing, so the page keeps changing), ``--viewers`` clients
-poll the page as its script does: every second (a quarter second when the answer says a
+poll the page as its script does: every second (half a second when the answer says a
 newer page is rendering), with ``If-None-Match`` and the script's live-update header,
 accepting gzip (a 304 when nothing changed, the new page otherwise), for ``--seconds``
 seconds. The figure is the p99 of those requests' latency; its min and max are the p99 of
@@ -37,7 +37,7 @@ NAME: Final = "viewers"
 LIMIT_MS: Final = 200.0
 POLL_SECONDS: Final = 1.0
 """The page script's interval (``INTERVAL`` in ``api/static/provlog.js``)."""
-SOON_SECONDS: Final = 0.25
+SOON_SECONDS: Final = 0.5
 """The script asks again this soon when the answer says a newer page is rendering."""
 HEADERS: Final = {"Accept-Encoding": "gzip, deflate", "X-Provlog-Live": "1"}
 

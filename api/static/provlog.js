@@ -3,7 +3,7 @@
 (function () {
   "use strict";
   var INTERVAL = 1000;
-  var SOON = 250; // the server is rendering a newer page: ask again shortly
+  var SOON = 500; // the server is rendering a newer page: ask again sooner
   var main = document.querySelector("main[data-live]");
 
   function words(seconds) {
