@@ -9,7 +9,7 @@ instance. Values stay raw here: the templates escape every recorded text.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
 from datetime import datetime
 from typing import Any, Final
 
@@ -48,6 +48,10 @@ EVENT_PAGE_SIZE: Final = 50
 """Events in one page of a step's event list."""
 GROUPS_SHOWN: Final = 10
 """Failure groups in one page of the cluster page."""
+SLOWEST_SHOWN: Final = 10
+"""Running instances listed as the step's slowest."""
+EARLIER_KEPT: Final = 32
+"""Steps whose earlier instances a memo keeps."""
 _GLYPHS: Final = {
     "running": "◔",
     "creating": "◔",
@@ -204,14 +208,60 @@ def _events(session: Session, cluster_id: str, step: Json | None, args: Mapping[
     return {"items": page.items, "next": page.next, "prev": page.prev, "marker": marker}
 
 
-def _instance_map(session: Session, step: Json) -> Json:
-    cells = step_reads.instance_cells(session, step["id"])
+def _earlier_key(steps: Sequence[Json], step: Json) -> tuple[Any, ...]:
+    """Return what the instances seen before ``step`` depend on: the earlier steps."""
+    earlier = [
+        (s["id"], s["completed"], s["failed"], s["status"], s["updated_at"])
+        for s in steps
+        if s["operation_id"] == step["operation_id"] and s["created_at"] < step["created_at"]
+    ]
+    return (step["id"], step["status"], tuple(earlier))
+
+
+def _step_view(
+    session: Session,
+    step: Json,
+    steps: Sequence[Json],
+    now: datetime,
+    memo: MutableMapping[Any, Any] | None,
+) -> Json:
+    """Return the chosen step's node groups, instance map and slowest running instances.
+
+    Pending instances (never seen by the store: no node group known) count at the step
+    level: its ``total`` less the done, failed and running ones. With ``memo`` the
+    instances of earlier steps are read again only when those steps changed.
+    """
+    key = _earlier_key(steps, step)
+    earlier = None if memo is None else memo.get(key)
+    if earlier is None:
+        earlier = step_reads.earlier_instances(session, step["id"])
+        if memo is not None:
+            if len(memo) >= EARLIER_KEPT:
+                memo.clear()
+            memo[key] = earlier
+    found = step_reads.step_instances(session, step["id"], earlier=earlier)
+    known = len(found.cells)
+    total = step["total"]
+    unseen = max(0, total - known) if total is not None else 0
+    ended = step["status"] != RunStatus.RUNNING
     groups = [
         (group, list(members))
-        for group, members in itertools.groupby(cells, key=lambda cell: cell.node_group_id)
+        for group, members in itertools.groupby(found.cells, key=lambda cell: cell.node_group_id)
     ]
-    pending = max(0, (step["total"] or 0) - len(cells))
-    return {"groups": groups, "pending": pending, "count": len(cells)}
+    slowest = [
+        {"cell": cell, "seconds": max(0.0, (now - cell.since).total_seconds())}
+        for cell in found.running[:SLOWEST_SHOWN]
+        if cell.since is not None
+    ]
+    return {
+        "node_groups": found.node_groups,
+        "groups": groups,
+        "running": len(found.running),
+        "pending": 0 if ended else unseen,
+        "missing": unseen if ended else 0,
+        "beyond_total": total is not None and known > total,
+        "slowest": slowest,
+    }
 
 
 def _md(text: object) -> str:
@@ -249,8 +299,13 @@ def cluster_view(
     args: Mapping[str, str],
     trace_url: str | None,
     now: datetime,
+    memo: MutableMapping[Any, Any] | None = None,
 ) -> Json:
-    """Return everything the cluster page shows (a few queries per section, none per row)."""
+    """Return everything the cluster page shows (a few queries per section, none per row).
+
+    ``memo`` (a mapping kept between calls) saves reading a running step's earlier
+    instances again while the earlier steps do not change.
+    """
     cluster = scoping.visible_cluster(session, cluster_id, tenant_id=principal.tenant_scope)
     doc = documents.cluster_document(
         session,
@@ -288,9 +343,7 @@ def cluster_view(
         "timeline": _timeline(steps, now),
         "steps": steps,
         "step": step,
-        "node_groups": step_reads.node_group_counts(session, step["id"]) if step else [],
-        "map": _instance_map(session, step) if step else None,
-        "slowest": step_reads.slowest_events(session, step["id"]) if step else [],
+        "instances": _step_view(session, step, steps, now, memo) if step else None,
         "groups": groups,
         "markdown": groups_markdown(doc, groups.items) if groups.items else "",
         "events": _events(session, cluster.id, step, args),

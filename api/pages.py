@@ -9,10 +9,11 @@
   cookie (the Flask session), never the token and never in a URL.
 
 Pages are rendered on the server and complete without JavaScript; ``provlog.js`` refreshes
-a running cluster's page by conditional requests: the page's ETag comes from one small
-query (:func:`~otel_provlog.exporter.step_reads.cluster_version`), a 304 costs nothing
-more, and a page rendered for one version is kept a few seconds for every viewer. The same
-authentication and tenant scoping as the API apply; another tenant's cluster is a 404 page.
+a running cluster's page every second by conditional requests: the page's ETag comes from
+one small query (:func:`~otel_provlog.exporter.step_reads.cluster_version`), a 304 costs
+nothing more, and each version is rendered once for every viewer (:mod:`.page_cache`).
+The same authentication and tenant scoping as the API apply; another tenant's cluster is a
+404 page.
 Every recorded text is escaped by Jinja; tracebacks are shown to admins only.
 """
 
@@ -20,9 +21,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import threading
-import time
-from collections import OrderedDict
+import os
 from datetime import datetime
 from typing import Any, Final
 from urllib.parse import quote, urlencode
@@ -42,7 +41,7 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
-from otel_provlog.api import listing, page_views, params
+from otel_provlog.api import listing, page_cache, page_map, page_views, params
 from otel_provlog.api.auth import Authenticator, Principal, hash_token
 from otel_provlog.api.database import read_session
 from otel_provlog.api.errors import ApiError, log_unexpected, not_found, request_id
@@ -62,8 +61,11 @@ CONTENT_SECURITY_POLICY: Final = (
 """Every page's policy: its own script and style files only, no inline script."""
 GZIP_FROM: Final = 2048
 """Pages of at least this many bytes are sent gzipped to browsers that accept it."""
-RENDER_SECONDS: Final = 5.0
-"""How long a rendered cluster page is reused for the same version (and viewers)."""
+LIVE_HEADER: Final = "X-Provlog-Live"
+"""Sent by the page's script with its updates: they may be answered a moment late."""
+STALE_HEADER: Final = "X-Provlog-Stale"
+"""Set (to 1) on a live update answered while a newer page renders: the script asks again
+shortly rather than a full interval later."""
 _SESSION_KEY: Final = "token_sha256"
 _OPEN_ENDPOINTS: Final = frozenset({"pages.sign_in", "pages.static"})
 
@@ -74,30 +76,6 @@ blueprint = Blueprint(
     static_folder="static",
     static_url_path="/static",
 )
-
-
-class _RenderCache:
-    """Rendered pages by ETag, for a few seconds, shared by the threads of one process."""
-
-    def __init__(self, size: int = 32) -> None:
-        self._size = size
-        self._pages: OrderedDict[str, tuple[float, str]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: str) -> str | None:
-        with self._lock:
-            found = self._pages.get(key)
-            if found is None or time.monotonic() - found[0] > RENDER_SECONDS:
-                return None
-            self._pages.move_to_end(key)
-            return found[1]
-
-    def put(self, key: str, page: str) -> None:
-        with self._lock:
-            self._pages[key] = (time.monotonic(), page)
-            self._pages.move_to_end(key)
-            while len(self._pages) > self._size:
-                self._pages.popitem(last=False)
 
 
 def _with_args(**changes: str | None) -> str:
@@ -121,7 +99,12 @@ def _when(value: str | datetime | None) -> str:
 @blueprint.record_once
 def _setup(state: Any) -> None:
     app = state.app
-    app.extensions["provlog_pages"] = _RenderCache()
+    app.extensions["provlog_pages"] = {
+        "memory": page_cache.PageCache(),
+        "shared": None,  # made on the first request served by gunicorn
+        "versions": page_cache.VersionCache(),
+        "earlier": {},  # a running step's instances seen in earlier steps, by their state
+    }
     app.jinja_env.filters.update(
         q=lambda value: quote(str(value), safe=""),
         when=_when,
@@ -132,7 +115,12 @@ def _setup(state: Any) -> None:
         ),
         iso=lambda value: value if isinstance(value, str) or value is None else iso(value),
     )
-    app.jinja_env.globals.update(glyph=page_views.glyph, with_args=_with_args)
+    app.jinja_env.globals.update(
+        glyph=page_views.glyph,
+        with_args=_with_args,
+        cells_html=page_map.cells_html,
+        pending_html=page_map.pending_html,
+    )
 
 
 def _principal(authenticator: Authenticator) -> Principal | None:
@@ -258,40 +246,111 @@ def _etag(*parts: Any) -> str:
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:32]
 
 
+def _pages() -> page_cache.PageCache:
+    """Return the rendered pages: shared by this server's gunicorn workers, else per process."""
+    caches: dict[str, Any] = current_app.extensions["provlog_pages"]
+    if not str(request.environ.get("SERVER_SOFTWARE", "")).startswith("gunicorn"):
+        return caches["memory"]  # type: ignore[no-any-return]
+    if caches["shared"] is None:
+        folder = page_cache.shared_folder()
+        caches["shared"] = page_cache.PageCache(folder) if folder else caches["memory"]
+    return caches["shared"]  # type: ignore[no-any-return]
+
+
+def _render_cluster(cluster_id: str, principal: Principal, etag: str) -> str:
+    view = page_views.cluster_view(
+        read_session(),
+        cluster_id,
+        principal=principal,
+        args=request.args,
+        trace_url=current_app.config.get("PROVLOG_TRACE_URL"),
+        now=utcnow(),
+        memo=current_app.extensions["provlog_pages"]["earlier"],
+    )
+    return _page(principal, "pages/cluster.html", view=view, etag=etag)
+
+
+def _in_background(cluster_id: str, principal: Principal, etag: str) -> Any:
+    """Return a function rendering the page of this request later, on another thread."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    path = request.full_path
+
+    def render() -> str:
+        with app.test_request_context(path):
+            g.principal = principal
+            return _render_cluster(cluster_id, principal, etag)
+
+    return render
+
+
+def _send(page: page_cache.Page) -> Response:
+    if "gzip" in request.headers.get("Accept-Encoding", ""):
+        response = make_response(page.body)
+        response.headers["Content-Encoding"] = "gzip"
+        response.vary.add("Accept-Encoding")
+    else:
+        response = make_response(page.html())
+    response.mimetype = "text/html"
+    response.set_etag(page.etag, weak=True)  # weak: the same page, gzipped or not
+    return response
+
+
+def _not_modified(etag: str) -> Response:
+    response = make_response("", 304)
+    response.set_etag(etag, weak=True)
+    return response
+
+
 @blueprint.get("/clusters/<cluster_id>")
 def cluster_page(cluster_id: str) -> ResponseReturnValue:
-    """Show one cluster's event log: answered with a 304 while nothing changed."""
+    """Show one cluster's event log: answered with a 304 while nothing changed.
+
+    Each version is rendered once for every viewer (and every worker of the server); the
+    page's script's live updates reuse the version for a fraction of a second and are
+    answered with the page already made while a newer one renders in the background.
+    """
     principal: Principal = g.principal
     cluster_id = params.path_id("cluster_id", cluster_id)
     instance = request.args.get("i")
     if instance:  # a cell of the instance map: its link is short, the page is not
         target = url_for("pages.instance_page", cluster_id=cluster_id, instance_id=instance)
         return redirect(target)
-    db = read_session()
-    version = step_reads.cluster_version(db, cluster_id, tenant_id=principal.tenant_scope)
+    live = request.headers.get(LIVE_HEADER) == "1"
+    scope = (principal.tenant_scope, principal.tenant_id, principal.is_admin)
+
+    def read() -> Any:
+        return step_reads.cluster_version(
+            read_session(), cluster_id, tenant_id=principal.tenant_scope
+        )
+
+    caches = current_app.extensions["provlog_pages"]
+    version = caches["versions"].get((cluster_id, scope), read) if live else read()
     if version is None:
         raise not_found(id=cluster_id)
-    etag = _etag(version, request.full_path, principal.is_admin)
+    etag = _etag(version, request.full_path, scope)
     if request.if_none_match.contains_weak(etag):
-        response = make_response("", 304)
-        response.set_etag(etag, weak=True)
+        return _not_modified(etag)
+    pages = _pages()
+    key = _etag(
+        os.getppid(), current_app.config.get("PROVLOG_DATABASE_URL"), request.full_path, scope
+    )
+    page = pages.get(key)
+    if page is not None and page.etag == etag:
+        return _send(page)
+    if live and page is not None:
+        pages.refresh(key, etag, _in_background(cluster_id, principal, etag))
+        if request.if_none_match.contains_weak(page.etag):
+            response = _not_modified(page.etag)
+        else:
+            response = _send(page)
+        response.headers[STALE_HEADER] = "1"
         return response
-    cache: _RenderCache = current_app.extensions["provlog_pages"]
-    html = cache.get(etag)
-    if html is None:
-        view = page_views.cluster_view(
-            db,
-            cluster_id,
-            principal=principal,
-            args=request.args,
-            trace_url=current_app.config.get("PROVLOG_TRACE_URL"),
-            now=utcnow(),
-        )
-        html = _page(principal, "pages/cluster.html", view=view, etag=etag)
-        cache.put(etag, html)
-    response = make_response(html)
-    response.set_etag(etag, weak=True)  # weak: the same page, gzipped or not
-    return response
+    with pages.lock(key):  # one render per version, the other viewers wait for it
+        page = pages.get(key)
+        if page is None or page.etag != etag:
+            page = page_cache.Page.of(etag, _render_cluster(cluster_id, principal, etag))
+            pages.put(key, page)
+    return _send(page)
 
 
 @blueprint.get("/clusters/<cluster_id>/instances/<path:instance_id>")

@@ -43,6 +43,7 @@ BENCHMARKS: Final = {
     "memory": "memory",
     "page": "page",
     "viewers": "viewers",
+    "live": "live_delay",
 }
 """Benchmark name -> module of bench/ with ``run(context) -> list[Figure]``."""
 
@@ -64,7 +65,7 @@ FULL: Final = {
     "memory_events": 1_000_000,
     "page_instances": 10_000,
     "viewers": 100,
-    "viewer_instances": 1_000,
+    "viewer_instances": 10_000,
 }
 QUICK: Final = {
     "events": 5_000,
@@ -104,7 +105,7 @@ HELP: Final = {
     "memory_events": "events for the memory figures",
     "page_instances": "instances of the operation of the cluster page",
     "viewers": "clients polling the running cluster's page",
-    "viewer_instances": "instances of the running cluster the viewers watch",
+    "viewer_instances": "instances of the running cluster the viewers watch (and 1,000)",
 }
 
 

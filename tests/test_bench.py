@@ -25,6 +25,7 @@ PER_BACKEND = {
     "memory": ("sqlite", "postgresql", "mariadb"),
     "page": ("sqlite", "postgresql", "mariadb"),
     "viewers": ("sqlite", "postgresql", "mariadb"),
+    "live": ("sqlite", "postgresql", "mariadb"),
 }
 VARIABLES = {"postgresql": "PROVLOG_TEST_POSTGRESQL_URL", "mariadb": "PROVLOG_TEST_MARIADB_URL"}
 

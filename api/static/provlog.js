@@ -2,7 +2,8 @@
 // Without this file every page is complete; it only adds the refresh, ticking clocks and copy.
 (function () {
   "use strict";
-  var INTERVAL = 2000;
+  var INTERVAL = 1000;
+  var SOON = 500; // the server is rendering a newer page: ask again sooner
   var main = document.querySelector("main[data-live]");
 
   function words(seconds) {
@@ -85,9 +86,9 @@
     setUpCopy();
   }
 
-  function schedule() {
+  function schedule(delay) {
     clearTimeout(timer);
-    if (running && !document.hidden) timer = setTimeout(poll, INTERVAL);
+    if (running && !document.hidden) timer = setTimeout(poll, delay || INTERVAL);
   }
 
   function stop() {
@@ -98,13 +99,17 @@
     say("The operation ended: this page no longer refreshes.");
   }
 
+  var CONNECTED = "Connected: refreshing every second.";
+  var soon = false;
+
   function poll() {
     if (document.hidden) { say("Paused while this tab is hidden."); return; }
     fetch(location.href, {
       cache: "no-store",
       credentials: "same-origin",
-      headers: { "If-None-Match": etag, "Accept": "text/html" }
+      headers: { "If-None-Match": etag, "Accept": "text/html", "X-Provlog-Live": "1" }
     }).then(function (response) {
+      soon = response.headers.get("X-Provlog-Stale") === "1";
       if (response.status === 304) return null;
       if (!response.ok) throw new Error("HTTP " + response.status);
       etag = response.headers.get("ETag") || etag;
@@ -113,9 +118,9 @@
       if (html) swap(html);
       lastUpdate = Date.now();
       if (!running) { stop(); return; }
-      say("Connected: refreshing every " + INTERVAL / 1000 + " seconds.");
+      say(CONNECTED);
       showAge();
-      schedule();
+      schedule(soon ? SOON : INTERVAL);
     }).catch(function () {
       say("Not connected: retrying.");
       schedule();
@@ -123,7 +128,7 @@
   }
 
   if (!running) return;
-  say("Connected: refreshing every " + INTERVAL / 1000 + " seconds.");
+  say(CONNECTED);
   clock = setInterval(showAge, 1000);
   document.addEventListener("visibilitychange", function () {
     if (document.hidden) { clearTimeout(timer); say("Paused while this tab is hidden."); }

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import gzip
 import re
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
+from sqlalchemy import event
+
 from otel_provlog.api.pages import CONTENT_SECURITY_POLICY
+from otel_provlog.exporter import store
+from otel_provlog.exporter.models import span_row_id
 
 SCRIPT = "<script>alert(1)</script>"
 
@@ -15,8 +22,41 @@ def _text(response, status=200):
     return response.get_data(as_text=True)
 
 
+def _instance(n):
+    """The id of the seeder's n-th span's instance."""
+    return "i-" + f"{n:016x}"
+
+
+def _again(seed, step_id, spans, *, at, cluster_id="c-1", node_group="workers"):
+    """Store a successful event in the step for each instance (named by its first span)."""
+    rows = []
+    for k, first_span in enumerate(spans):
+        ids = seed._span_row(cluster_id)
+        when = at + timedelta(seconds=k + 1)
+        rows.append(
+            {
+                **ids,
+                "id": span_row_id(seed.trace, ids["span_id"]),
+                "provision_step_id": step_id,
+                "node_group_id": node_group,
+                "instance_id": _instance(first_span),
+                "instance_name": f"worker-{first_span:016x}",
+                "successful": True,
+                "started_at": when - timedelta(milliseconds=500),
+                "created_at": when,
+                "updated_at": when,
+            }
+        )
+    with seed.sessions.begin() as session:
+        store.add_events(session, rows)
+
+
 def _provisioning(seed, *, cluster_id="c-1", tenant="t-1", name="hadoop"):
-    """A running creating operation: one failed step, one running; returns the step ids."""
+    """A running creating operation: one failed step, one running; returns the step ids.
+
+    The second step has events of 5 of the first step's 12 instances (spans 3 to 14): the
+    other 7 are running in it.
+    """
     seed.cluster(cluster_id, tenant=tenant, name=name)
     operation = seed.operation(cluster_id, plan=["Launching instances", "Waiting for ssh", "Done"])
     first = seed.step(cluster_id, "Launching instances", total=12, operation_id=operation)
@@ -31,7 +71,7 @@ def _provisioning(seed, *, cluster_id="c-1", tenant="t-1", name="hadoop"):
     seed.end_step(first, seconds=30, successful=False)
     later = seed.t0 + timedelta(seconds=40)
     second = seed.step(cluster_id, "Waiting for ssh", total=12, operation_id=operation, at=later)
-    seed.events(second, 5, cluster_id=cluster_id, at=later, node_group="masters")
+    _again(seed, second, range(6, 11), at=later, cluster_id=cluster_id)
     return first, second
 
 
@@ -71,7 +111,16 @@ def test_cluster_page_shows_groups_plan_node_groups_map_and_events(client, seed)
     assert "5 / 12" in page
     assert "Step: Waiting for ssh" in page
     assert len(re.findall(r'<a href="\?i=i-[0-9a-f]+">✓</a>', page)) == 5
-    assert "7 not finished yet" in page
+    running = re.search(r'<span class="r">(.*?)</span>', page).group(1)
+    assert len(re.findall(r'<a href="\?i=i-[0-9a-f]+">◔</a>', running)) == 7
+    breakdown = re.search(r'<table class="breakdown">.*?</table>', page, re.S).group(0)
+    cells = re.findall(r"<td>(.*?)</td>", breakdown.split("workers</a></td>")[1])[:4]
+    assert [re.sub(r"<[^>]+>", "", cell).strip() for cell in cells] == ["✓ 5", "0", "◔ 7", "—"]
+    assert "not known yet" not in breakdown
+    slowest = page.split("Slowest still-running instances")[1].split("</ol>")[0]
+    assert slowest.count("<li>") == 7
+    assert f"/clusters/c-1/instances/{_instance(3)}" in slowest
+    assert f"/clusters/c-1/instances/{_instance(6)}" not in slowest
     assert "| 3 | `SSH to 10.0.0.0 timed out after 300s` | workers: 3 |" in page
     listed = re.search(
         r'href="(/clusters/c-1\?fp=[0-9a-f]{16}[^"]*)#events">List these failures', page
@@ -82,14 +131,31 @@ def test_cluster_page_shows_groups_plan_node_groups_map_and_events(client, seed)
     assert "Step: Launching instances" in failures
     chosen = _text(client.get(f"/clusters/c-1?step={first}&state=failed"))
     assert "Step: Launching instances" in chosen
-    assert chosen.count('class="f" title=') == 3
+    assert len(re.findall(r'title="worker-[0-9a-f]+ failed">✗</a>', chosen)) == 3
     assert chosen.count('<tr class="failed">') == 3
-    by_group = _text(client.get(f"/clusters/c-1?step={second}&ng=workers"))
+    assert "The step ended: nothing runs in it." in chosen
+    assert "◔</a>" not in chosen
+    by_group = _text(client.get(f"/clusters/c-1?step={second}&ng=masters"))
     assert "No events match these filters" in by_group
     assert client.get("/clusters/c-1?state=broken").status_code == 400
     assert client.get("/clusters/c-1?sort=sideways").status_code == 400
     assert client.get("/clusters/c-1?groups_marker=0000000000000000").status_code == 404
     assert client.get("/clusters/c-1?marker=nope").status_code == 404
+
+
+def test_a_first_steps_unseen_instances_are_pending_at_the_step_level(client, seed):
+    """Instances never seen have no node group yet: pending, counted for the whole step."""
+    seed.cluster("c-1")
+    operation = seed.operation("c-1")
+    step = seed.step("c-1", "Launching instances", total=10, operation_id=operation)
+    seed.events(step, 4, failed=1, node_group="workers")
+    page = _text(client.get("/clusters/c-1"))
+    breakdown = re.search(r'<table class="breakdown">.*?</table>', page, re.S).group(0)
+    assert re.search(r"\(not known yet\)</td>.*?·</span> 6</td>", breakdown)
+    assert "Pending, node group not known yet <small>6</small>" in page
+    assert page.count("<i>·</i>") == 6
+    assert "Slowest still-running" not in page
+    assert "Pending: the step's 10 instances less those done, failed and running" in page
 
 
 def test_recorded_text_is_escaped_everywhere(client, seed):
@@ -130,6 +196,54 @@ def test_cluster_page_answers_304_until_something_changes(client, seed):
     assert fresh.status_code == 200
     assert fresh.headers["ETag"] != etag
     assert "6 / 12" in fresh.get_data(as_text=True)
+
+
+def test_many_live_viewers_cost_one_render_per_change(app, seed):
+    """Live updates of a changed page are answered at once and render it once for all."""
+    _first, second = _provisioning(seed)
+    etag = app.test_client().get("/clusters/c-1").headers["ETag"]
+    _again(seed, second, [11], at=seed.t0 + timedelta(minutes=5))
+    statements: list[str] = []
+    engine = app.extensions["provlog"]["engine"]
+
+    def count(*args):
+        statements.append(args[2])
+
+    live = {"X-Provlog-Live": "1", "If-None-Match": etag, "Accept-Encoding": "gzip"}
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(
+                pool.map(lambda _: app.test_client().get("/clusters/c-1", headers=live), range(40))
+            )
+        deadline = time.monotonic() + 10
+        fresh = answers[0]
+        while fresh.status_code != 200 and time.monotonic() < deadline:
+            time.sleep(0.1)
+            fresh = app.test_client().get("/clusters/c-1", headers=live)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert {answer.status_code for answer in answers} <= {200, 304}
+    assert fresh.status_code == 200
+    assert fresh.headers["Content-Encoding"] == "gzip"
+    assert "6 / 12" in gzip.decompress(fresh.get_data()).decode()
+    cells = "SELECT cluster_events.node_group_id, cluster_events.instance_id, "
+    renders = [s for s in statements if s.startswith(cells)]
+    versions = [s for s in statements if "count(provision_steps.id)" in s]
+    assert len(renders) == 1
+    assert 1 <= len(versions) < 41 / 4
+
+
+def test_a_late_event_of_an_earlier_step_changes_the_running_instances(client, seed):
+    """An instance first seen late in an earlier step runs in the current one at once."""
+    first, _second = _provisioning(seed)
+    page = _text(client.get("/clusters/c-1"))
+    assert page.count("◔</a>") == 7
+    seed.events(first, 1, at=seed.t0 + timedelta(seconds=35), node_group="masters")
+    page = _text(client.get("/clusters/c-1"))
+    assert page.count("◔</a>") == 8
+    breakdown = re.search(r'<table class="breakdown">.*?</table>', page, re.S).group(0)
+    assert "masters</a>" in breakdown
 
 
 def test_missing_cluster_and_instance_are_404_pages(client, seed):
