@@ -10,8 +10,8 @@ user may create databases: each store is a database of its own, dropped at the e
 Without ``--backends``, SQLite and every backend with a URL are measured. ``--quick`` runs
 every benchmark on small sizes (the CI test does, so none rots); the defaults are the
 full sizes the targets are set at, which take long. The table is printed and written to
-``docs/benchmarks.md`` (``--output``). Exit code 0 once every benchmark ran (a FAIL verdict is a figure, not an
-error; ``--strict`` makes it exit 1), 1 when a benchmark could not run.
+``docs/benchmarks.md`` (``--output``). Exit code 0 once every benchmark ran (a FAIL verdict
+is a figure, not an error; ``--strict`` makes it exit 1), 1 when a benchmark could not run.
 """
 
 from __future__ import annotations

@@ -18,10 +18,10 @@ from sqlalchemy import insert, update
 from stores import SEED_SPAN_BASE, T0, StepRef
 
 from otel_provlog import attributes as attr
+from otel_provlog._ids import event_row_id
 from otel_provlog.exporter.database import create_store_engine
 from otel_provlog.exporter.models import ClusterEvent, ProvisionStep, span_row_id
 from otel_provlog.exporter.records import SpanRecord
-from otel_provlog._ids import event_row_id
 
 SECOND_SPAN: Final = "00000000000000b2"
 """Span id of the operation's second step."""
