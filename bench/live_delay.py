@@ -30,7 +30,7 @@ import running
 from context import Context
 from report import Figure
 from stores import StepRef, seed
-from viewers import HEADERS, POLL_SECONDS, SOON_SECONDS, _free_port, _get, _serve
+from viewers import HEADERS, POLL_SECONDS, SOON_SECONDS, _free_port, _get, _p99, _serve
 
 from otel_provlog.exporter.database import create_store_engine, session_factory
 from otel_provlog.exporter.writer import write_batch
@@ -90,11 +90,6 @@ def _viewer(
             time.sleep(max(0.0, wait - (time.monotonic() - now)))
     finally:
         connection.close()
-
-
-def _p99(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] if ordered else float("nan")
 
 
 def run(ctx: Context) -> list[Figure]:

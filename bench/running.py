@@ -10,17 +10,18 @@ events that finish the next of those instances, as the instrumented engine would
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any, Final
 
 import spans
 from sqlalchemy import insert, update
-from stores import SEED_SPAN_BASE, T0, StepRef
+from stores import SEED_SPAN_BASE, T0, StepRef, insert_events
 
 from otel_provlog import attributes as attr
 from otel_provlog._ids import event_row_id
 from otel_provlog.exporter.database import create_store_engine
-from otel_provlog.exporter.models import ClusterEvent, ProvisionStep, span_row_id
+from otel_provlog.exporter.models import ProvisionStep, span_row_id
 from otel_provlog.exporter.records import SpanRecord
 
 SECOND_SPAN: Final = "00000000000000b2"
@@ -28,7 +29,6 @@ SECOND_SPAN: Final = "00000000000000b2"
 _SECOND_EVENTS: Final = SEED_SPAN_BASE + 0x0100_0000_0000
 """Span ids of the second step's seeded events start here."""
 _STARTED: Final = T0 + timedelta(hours=1)
-_CHUNK: Final = 10_000
 
 
 def instance_id(n: int) -> str:
@@ -77,34 +77,31 @@ def second_step(url: str, first: StepRef, *, done: int) -> StepRef:
                     }
                 ],
             )
-            rows: list[dict[str, Any]] = []
-            for n in range(done):
-                span = f"{_SECOND_EVENTS + n:016x}"
-                at, ns = _naive_ns(_STARTED + timedelta(milliseconds=n + 1))
-                rows.append(
-                    {
-                        "id": event_row_id(second.trace_id, span, ns),
-                        "cluster_id": second.cluster_id,
-                        "provision_step_id": second.row_id,
-                        "trace_id": second.trace_id,
-                        "span_id": span,
-                        "node_group_id": f"ng-{n % 3}",
-                        "instance_id": instance_id(n),
-                        "instance_name": f"worker-{n:07d}",
-                        "successful": True,
-                        "started_at": at,
-                        "created_at": at,
-                        "updated_at": at,
-                    }
-                )
-                if len(rows) == _CHUNK:
-                    connection.execute(insert(ClusterEvent), rows)
-                    rows = []
-            if rows:
-                connection.execute(insert(ClusterEvent), rows)
+            insert_events(connection, _second_events(second, done))
     finally:
         engine.dispose()
     return second
+
+
+def _second_events(second: StepRef, done: int) -> Iterator[dict[str, Any]]:
+    """Yield the rows of the second step's ``done`` finished events."""
+    for n in range(done):
+        span = f"{_SECOND_EVENTS + n:016x}"
+        at, ns = _naive_ns(_STARTED + timedelta(milliseconds=n + 1))
+        yield {
+            "id": event_row_id(second.trace_id, span, ns),
+            "cluster_id": second.cluster_id,
+            "provision_step_id": second.row_id,
+            "trace_id": second.trace_id,
+            "span_id": span,
+            "node_group_id": f"ng-{n % 3}",
+            "instance_id": instance_id(n),
+            "instance_name": f"worker-{n:07d}",
+            "successful": True,
+            "started_at": at,
+            "created_at": at,
+            "updated_at": at,
+        }
 
 
 def event_records(step: StepRef, first: int, count: int) -> list[SpanRecord]:

@@ -13,13 +13,13 @@ from __future__ import annotations
 import hashlib
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
-from sqlalchemy import create_engine, delete, func, insert, select, text
+from sqlalchemy import Connection, create_engine, delete, func, insert, select, text
 from sqlalchemy.engine import make_url
 
 from otel_provlog._ids import event_row_id
@@ -209,6 +209,18 @@ def _event_rows(step: StepRef, first: int, count: int) -> Iterator[dict[str, Any
         }
 
 
+def insert_events(connection: Connection, rows: Iterable[dict[str, Any]]) -> None:
+    """Insert event rows in bulk, ``_CHUNK`` rows per statement."""
+    chunk: list[dict[str, Any]] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == _CHUNK:
+            connection.execute(insert(ClusterEvent), chunk)
+            chunk = []
+    if chunk:
+        connection.execute(insert(ClusterEvent), chunk)
+
+
 def failed_events(count: int) -> int:
     """Return how many of a seeded step's first ``count`` events failed."""
     return sum(1 for n in range(count) if n % 50 == 7)
@@ -294,17 +306,10 @@ def seed(url: str, tag: str, *, clusters: int, events: int) -> list[StepRef]:
                     ],
                 )
         for step in (s for s in steps if s.events):
-            rows: list[dict[str, Any]] = []
             with engine.begin() as connection:
                 if engine.dialect.name == "sqlite":  # random keys: keep the indexes in memory
                     connection.exec_driver_sql("PRAGMA cache_size = -262144")
-                for row in _event_rows(step, 0, step.events):
-                    rows.append(row)
-                    if len(rows) == _CHUNK:
-                        connection.execute(insert(ClusterEvent), rows)
-                        rows = []
-                if rows:
-                    connection.execute(insert(ClusterEvent), rows)
+                insert_events(connection, _event_rows(step, 0, step.events))
     finally:
         engine.dispose()
     return steps
