@@ -72,7 +72,8 @@ def create_store_engine(
         url: a SQLAlchemy URL (``sqlite:///provlog.db``, ``postgresql+psycopg://...``,
             ``mysql+pymysql://...``).
         writer: on SQLite, start every transaction with ``BEGIN IMMEDIATE`` (take the write
-            lock up front); readers pass False.
+            lock up front); on PostgreSQL (psycopg), plan every statement afresh instead of
+            preparing it; readers pass False.
         sqlite_cache_mib: on SQLite, the page cache of each connection in MiB (SQLite's
             default is 2 MiB). A long-running writer of a large store keeps the pages of
             its indexes in it instead of reading them again for every batch.
@@ -86,6 +87,11 @@ def create_store_engine(
             parsed = parsed.update_query_dict({"charset": "utf8mb4"})
         options["isolation_level"] = "READ COMMITTED"
         options["pool_recycle"] = 3600
+    if writer and parsed.get_driver_name() == "psycopg":
+        # No server-side prepared statements: a generic plan made while a table was small
+        # (or never analyzed) is kept as it grows, and its key lookups of 1,000 parameters
+        # are not hashed: each batch then scans the table. Planned per batch, they are.
+        options["connect_args"] = {"prepare_threshold": None}
     options.update(kwargs)
     engine = create_engine(parsed, **options)
     if backend == "sqlite":

@@ -72,3 +72,23 @@ def test_a_sqlite_writer_can_keep_a_larger_page_cache(tmp_path):
     finally:
         sized.dispose()
         plain.dispose()
+
+
+def test_writers_plan_each_statement_on_postgresql(database_url):
+    """A writer on psycopg prepares nothing server-side; readers keep psycopg's default.
+
+    A generic plan prepared while a table was small is kept as it grows, and its lookup of
+    1,000 keys is then not hashed: every batch scans the table. Other drivers get no such
+    option (they would refuse to connect).
+    """
+    writer = create_store_engine(database_url)
+    reader = create_store_engine(database_url, writer=False)
+    try:
+        with writer.connect() as written, reader.connect() as read:
+            assert written.execute(select(func.count()).select_from(Cluster)).scalar() == 0
+            if writer.dialect.driver == "psycopg":
+                assert written.connection.driver_connection.prepare_threshold is None
+                assert read.connection.driver_connection.prepare_threshold == 5
+    finally:
+        writer.dispose()
+        reader.dispose()
