@@ -95,32 +95,29 @@ def insert_rows(session: Session, table: Table, rows: Sequence[Row]) -> None:
     :func:`~sqlalchemy.insert` so that column defaults apply.
     """
     names = tuple(table.c.keys())
-    if any(len(row) != len(names) for row in rows) or not all(name in rows[0] for name in names):
+    columns = set(names)
+    if not all(row.keys() == columns for row in rows):
         session.execute(insert(table), rows)
         return
     connection = session.connection()
-    statement, processed = _driver_insert(connection.dialect, table, names)
+    driver_insert = _driver_insert(connection.dialect, table, names)
     values_of = operator.itemgetter(*names)
     parameters: list[Any] = []
     for row in rows:
         values = list(values_of(row))
-        for index, process in processed:
+        for index, process in driver_insert.processed:
             if values[index] is not None:
                 values[index] = process(values[index])
         parameters.append(tuple(values))
     if connection.dialect.driver == "psycopg" and len(parameters) >= _COPY_FROM:
-        _copy_rows(connection, table, names, parameters)
+        _copy_rows(connection, driver_insert.copy, parameters)
     else:
-        connection.exec_driver_sql(statement, parameters)
+        connection.exec_driver_sql(driver_insert.insert, parameters)
 
 
-def _copy_rows(
-    connection: Connection, table: Table, names: Sequence[str], parameters: list[tuple[Any, ...]]
-) -> None:
+def _copy_rows(connection: Connection, statement: str, parameters: list[tuple[Any, ...]]) -> None:
     """Load rows with PostgreSQL's ``COPY``; errors are raised as SQLAlchemy raises them."""
     dialect = connection.dialect
-    quote = dialect.identifier_preparer.quote
-    statement = f"COPY {quote(table.name)} ({', '.join(quote(n) for n in names)}) FROM STDIN"
     driver: Any = connection.connection.driver_connection
     dbapi: Any = dialect.loaded_dbapi
     try:
@@ -136,24 +133,31 @@ def _copy_rows(
         ) from error
 
 
-@functools.lru_cache(maxsize=64)
-def _driver_insert(
-    dialect: Dialect, table: Table, names: tuple[str, ...]
-) -> tuple[str, tuple[tuple[int, Any], ...]]:
-    """Return the driver's INSERT of ``names`` into ``table``, and the columns to convert.
+class _DriverInsert(NamedTuple):
+    """The driver's statements that insert given columns into a table."""
 
-    Those are (position, the type's bind processor) for the columns whose type has one.
-    """
+    insert: str
+    """``INSERT ... VALUES`` in the driver's parameter style."""
+    copy: str
+    """PostgreSQL's ``COPY ... FROM STDIN`` of the same columns."""
+    processed: tuple[tuple[int, Any], ...]
+    """(position, the type's bind processor) for the columns whose type has one."""
+
+
+@functools.lru_cache(maxsize=64)
+def _driver_insert(dialect: Dialect, table: Table, names: tuple[str, ...]) -> _DriverInsert:
+    """Return the driver's statements inserting ``names`` into ``table``, built once."""
     mark = "?" if dialect.paramstyle == "qmark" else "%s"
     quote = dialect.identifier_preparer.quote
-    statement = (
-        f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) "
-        f"VALUES ({', '.join(mark for _ in names)})"
-    )
+    target = f"{quote(table.name)} ({', '.join(quote(n) for n in names)})"
     processors = [
         table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
     ]
-    return statement, tuple((i, p) for i, p in enumerate(processors) if p is not None)
+    return _DriverInsert(
+        insert=f"INSERT INTO {target} VALUES ({', '.join(mark for _ in names)})",
+        copy=f"COPY {target} FROM STDIN",
+        processed=tuple((i, p) for i, p in enumerate(processors) if p is not None),
+    )
 
 
 def ensure_clusters(session: Session, clusters: Mapping[str, Row], *, at: datetime) -> None:
